@@ -1,0 +1,5 @@
+"""Small ignite handlers (``attach(engine)``) used by the SynFoC bundles."""
+
+from __future__ import annotations
+
+from .ema import EMATeacher, ema_rate
