@@ -3,3 +3,4 @@
 from __future__ import annotations
 
 from .ema import EMATeacher, ema_rate
+from .domain_metrics_saver import DomainMetricsSaver

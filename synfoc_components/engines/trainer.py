@@ -1,0 +1,225 @@
+"""SynFoCTrainer: one ignite engine that co-trains the foundation model and the U-Net (method.md 3.9)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from monai.data import MetaTensor
+from monai.engines import SupervisedTrainer
+from monai.engines.utils import IterationEvents
+from monai.utils import CommonKeys as Keys
+from torch.optim import Optimizer
+from torch.utils.data import DataLoader, DistributedSampler
+
+from synfoc_components.handlers.ema import EMATeacher
+from synfoc_components.losses import (
+    CEDiceLoss,
+    consensus_divergence_loss,
+    consistency_ramp,
+    ensemble_pseudo_labels,
+    self_mutual_confidence,
+)
+from synfoc_components.resize import resize, resize_labels
+from synfoc_components.transforms.box_mix import BoxMaskSampler, box_mix
+
+__all__ = ["SynFoCTrainer", "LOSS_TERMS"]
+
+#: Names of the scalars each iteration returns in ``engine.state.output`` (besides ``loss``).
+LOSS_TERMS = ("sup_sam", "sup_unet", "unsup_sam", "unsup_unet", "consensus", "divergence")
+
+
+class SynFoCTrainer(SupervisedTrainer):
+    """Trains the student SAM adapter (``network``, the deploy network) and the student U-Net together.
+
+    Each iteration takes a labeled batch from ``train_data_loader`` and an unlabeled batch from
+    ``unlabeled_data_loader`` (cycled independently of the epoch), builds ensemble pseudo-labels from both EMA teachers
+    weighted per image by self-mutual confidence, mixes labeled boxes into the strongly augmented unlabeled images,
+    and minimises L = L_sup + lambda(t) (L_unsup + L_consensus + L_divergence) with one backward pass and both
+    optimizers. The teachers follow their students through :class:`EMATeacher` handlers attached here.
+
+    Batches hold ``image`` (B x C x H x W in [0, 1]) and, when labeled, ``label`` (B x 1 x H x W class ids) at one base
+    size; unlabeled batches also hold ``image_strong``. The trainer resizes on the device: images nearest to the SAM
+    input size and to ``unet_size`` (as upstream feeds the U-Net), labels nearest to the U-Net and SAM logit sizes.
+    The only host transfer per iteration is one vector of logged scalars.
+
+    Args:
+        device: where to train.
+        max_epochs: number of "epochs" of ``epoch_length`` (= ``val_interval``) iterations.
+        train_data_loader: the labeled loader.
+        unlabeled_data_loader: the unlabeled loader.
+        network: the student SAM adapter (or its DDP wrapper); it must expose ``img_size`` (directly or on ``.module``).
+        optimizer: the SAM student's optimizer (AdamW over its trainable parameters).
+        unet: the student U-Net (or its DDP wrapper).
+        unet_optimizer: the U-Net's optimizer (SGD).
+        sam_teacher: EMA teacher of ``network`` (a plain module).
+        unet_teacher: EMA teacher of ``unet`` (a plain module).
+        structures: class-id tuples of the dataset's reported structures, e.g. ``[[1]]`` or ``[[1], [1, 2]]``.
+        num_classes: output channels incl. background.
+        unet_size: U-Net resolution R.
+        max_iterations: the run's length T, for the consistency ramp.
+        threshold: pseudo-label confidence threshold tau.
+        consistency: maximum weight of the unsupervised terms.
+        ema_decay: teachers' EMA rate cap.
+        box_sampler: the copy-paste box sampler (a default one if None).
+        amp: autocast the forward passes.
+        amp_dtype: autocast dtype; float16 also enables a gradient scaler.
+        epoch_length: iterations per epoch (``val_interval``).
+        train_handlers: handlers attached after the EMA teachers.
+        kwargs: further :class:`monai.engines.SupervisedTrainer` arguments.
+    """
+
+    def __init__(
+        self,
+        device: str | torch.device,
+        max_epochs: int,
+        train_data_loader: DataLoader,
+        unlabeled_data_loader: DataLoader,
+        network: torch.nn.Module,
+        optimizer: Optimizer,
+        unet: torch.nn.Module,
+        unet_optimizer: Optimizer,
+        sam_teacher: torch.nn.Module,
+        unet_teacher: torch.nn.Module,
+        structures: Sequence[Sequence[int]],
+        num_classes: int,
+        unet_size: int,
+        max_iterations: int,
+        threshold: float = 0.95,
+        consistency: float = 1.0,
+        ema_decay: float = 0.99,
+        box_sampler: BoxMaskSampler | None = None,
+        amp: bool = False,
+        amp_dtype: torch.dtype | str = torch.bfloat16,
+        epoch_length: int | None = None,
+        train_handlers: Sequence | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            device=device,
+            max_epochs=max_epochs,
+            train_data_loader=train_data_loader,
+            network=network,
+            optimizer=optimizer,
+            loss_function=CEDiceLoss(num_classes),
+            epoch_length=epoch_length,
+            amp=amp,
+            decollate=False,
+            **kwargs,
+        )
+        self.unlabeled_data_loader, self._unlabeled_iter = unlabeled_data_loader, None
+        self.unet, self.unet_optimizer = unet, unet_optimizer
+        self.sam_teacher, self.unet_teacher = sam_teacher, unet_teacher
+        self.structures = [tuple(int(c) for c in s) for s in structures]
+        self.unet_size, self.max_iterations = int(unet_size), int(max_iterations)
+        self.threshold, self.consistency = float(threshold), float(consistency)
+        self.box_sampler = box_sampler or BoxMaskSampler()
+        self.amp_dtype = getattr(torch, amp_dtype) if isinstance(amp_dtype, str) else amp_dtype
+        self.grad_scaler = torch.amp.GradScaler(
+            torch.device(device).type, enabled=amp and self.amp_dtype == torch.float16
+        )
+        self.sam_size = int(getattr(network, "module", network).img_size)
+        EMATeacher(sam_teacher, network, ema_decay, trainable_only=True).attach(self)
+        EMATeacher(unet_teacher, unet, ema_decay).attach(self)
+        if train_handlers is not None:
+            self._register_handlers(train_handlers)
+        sampler = getattr(unlabeled_data_loader, "sampler", None)
+        if isinstance(sampler, DistributedSampler):  # Workflow only does this for the labeled loader
+            self.add_event_handler("epoch_started", lambda e: sampler.set_epoch(e.state.epoch))
+
+    def _next_unlabeled(self) -> dict:
+        """Next unlabeled batch, restarting the unlabeled loader whenever it runs out."""
+        if self._unlabeled_iter is None:
+            self._unlabeled_iter = iter(self.unlabeled_data_loader)
+        try:
+            return next(self._unlabeled_iter)
+        except StopIteration:
+            self._unlabeled_iter = iter(self.unlabeled_data_loader)
+            return next(self._unlabeled_iter)
+
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.as_tensor() if isinstance(x, MetaTensor) else x
+        return x.to(self.state.device, non_blocking=self.non_blocking)
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(torch.device(self.state.device).type, dtype=self.amp_dtype, enabled=self.amp)
+
+    def _iteration(self, engine: SynFoCTrainer, batchdata: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One SynFoC iteration; returns the total loss and every term as Python floats."""
+        if batchdata is None:
+            raise ValueError("Must provide batch data for current iteration.")
+        unlabeled = engine._next_unlabeled()
+        x, y = engine._to_device(batchdata[Keys.IMAGE]), engine._to_device(batchdata[Keys.LABEL]).long()
+        u_weak, u_strong = engine._to_device(unlabeled[Keys.IMAGE]), engine._to_device(unlabeled["image_strong"])
+        if x.shape[0] != u_weak.shape[0]:
+            raise ValueError(
+                f"labeled and unlabeled batches must pair up for copy-paste: got {x.shape[0]} and {u_weak.shape[0]} "
+                "images (use equal batch sizes and drop_last=True)"
+            )
+        sam, unet, step = engine.network, engine.unet, engine.state.iteration - 1
+        for net in (sam, unet, engine.sam_teacher, engine.unet_teacher):
+            net.train()  # teachers too, as upstream: the U-Net teacher normalises with batch statistics
+
+        with torch.no_grad(), engine._autocast():
+            sam_probs = engine.sam_teacher(resize(u_weak, engine.sam_size)).float().softmax(1)
+            unet_probs = engine.unet_teacher(resize(u_weak, engine.unet_size)).float().softmax(1)
+            student_labels = unet(resize(u_weak, engine.unet_size)).argmax(1)  # updates BN statistics, as upstream
+            alpha = self_mutual_confidence(student_labels, unet_probs.argmax(1), sam_probs.argmax(1), engine.structures)
+            pseudo = ensemble_pseudo_labels(sam_probs, unet_probs, alpha, engine.threshold)
+
+        logit_size = sam_probs.shape[-2:]
+        box = engine.box_sampler(u_weak.shape[0], engine.unet_size, u_weak.device)
+        box_small = resize(box, logit_size)
+        mixed_sam = box_mix(resize(u_strong, engine.sam_size), resize(x, engine.sam_size), resize(box, engine.sam_size))
+        mixed_unet = box_mix(resize(u_strong, engine.unet_size), resize(x, engine.unet_size), box)
+        y_unet, y_small = resize_labels(y, engine.unet_size)[:, 0], resize_labels(y, logit_size)[:, 0]
+        target_unet = box_mix(pseudo.labels_unet, y_unet, box)
+        target_sam = box_mix(pseudo.labels_sam, y_small, box_small)
+        mask_unet, mask_sam = torch.maximum(pseudo.masks_unet, box), torch.maximum(pseudo.masks_sam, box_small)
+
+        engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
+        engine.unet_optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
+        with engine._autocast():
+            sam_logits = sam(torch.cat([resize(x, engine.sam_size), mixed_sam]))
+            sam_x, sam_mix = sam_logits[: x.shape[0]], sam_logits[x.shape[0] :]
+            unet_x, unet_mix = unet(resize(x, engine.unet_size)), unet(mixed_unet)
+        engine.fire_event(IterationEvents.FORWARD_COMPLETED)
+
+        loss_fn = engine.loss_function
+        terms = {
+            "sup_sam": loss_fn(sam_x, y_small),
+            "sup_unet": loss_fn(unet_x, y_unet),
+            "unsup_sam": loss_fn(sam_mix, target_sam, mask_sam),
+            "unsup_unet": loss_fn(unet_mix, target_unet, mask_unet),
+        }
+        terms["consensus"], terms["divergence"] = consensus_divergence_loss(sam_mix, unet_mix)
+        weight = engine.consistency * consistency_ramp(step, engine.max_iterations)
+        unsupervised = terms["unsup_sam"] + terms["unsup_unet"] + terms["consensus"] + terms["divergence"]
+        loss = terms["sup_sam"] + terms["sup_unet"] + weight * unsupervised
+        engine.fire_event(IterationEvents.LOSS_COMPLETED)
+
+        engine.grad_scaler.scale(loss).backward()
+        engine.fire_event(IterationEvents.BACKWARD_COMPLETED)
+        for optimizer in (engine.optimizer, engine.unet_optimizer):
+            engine.grad_scaler.step(optimizer)
+        engine.grad_scaler.update()
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)
+
+        scalars = torch.stack([loss.detach(), *(t.detach() for t in terms.values()), pseudo.masks_unet.mean(), alpha.mean()])
+        values = scalars.float().tolist()  # the iteration's single device-to-host transfer
+        output = dict(zip((Keys.LOSS, *terms, "confidence", "alpha"), values))
+        output["weight"] = weight
+        _check_finite(output, engine.state.iteration)
+        engine.state.output = output
+        return output
+
+
+def _check_finite(output: dict[str, float], iteration: int) -> None:
+    """Raise FloatingPointError naming the iteration and the first non-finite loss term (the total comes last)."""
+    for name, value in sorted(output.items(), key=lambda item: item[0] == Keys.LOSS):
+        if not math.isfinite(value):
+            raise FloatingPointError(
+                f"iteration {iteration}: loss term {name!r} is {value}; training stopped, the last saved state is kept"
+            )

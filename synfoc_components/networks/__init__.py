@@ -1,0 +1,28 @@
+"""Networks: the foundation model behind :class:`SamAdapter` (SAM / MedSAM / LiteMedSAM with LoRA) and the U-Net."""
+
+from __future__ import annotations
+
+from .backbones import BACKBONES, DEFAULT_IMG_SIZES, SamParts, build_backbone, build_sam_decoder, build_vit_parts
+from .checkpoints import FRESH_HEADS, lite_medsam_asset, load_sam_weights, read_state_dict, resize_position_tables
+from .lora import LoRAQKV, apply_lora, qkv_layout
+from .sam_adapter import SamAdapter
+from .unet import UNet
+
+__all__ = [
+    "BACKBONES",
+    "DEFAULT_IMG_SIZES",
+    "FRESH_HEADS",
+    "LoRAQKV",
+    "SamAdapter",
+    "SamParts",
+    "UNet",
+    "apply_lora",
+    "build_backbone",
+    "build_sam_decoder",
+    "build_vit_parts",
+    "lite_medsam_asset",
+    "load_sam_weights",
+    "qkv_layout",
+    "read_state_dict",
+    "resize_position_tables",
+]

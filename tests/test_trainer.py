@@ -1,0 +1,127 @@
+"""SynFoCTrainer with tiny models on synthetic tensors: finite terms, students learn, frozen stays frozen, EMA, syncs."""
+
+from __future__ import annotations
+
+import copy
+import sys
+
+import pytest
+import torch
+from ignite.engine import Events
+from torch.utils.data import DataLoader
+
+from synfoc_components.engines.trainer import LOSS_TERMS, SynFoCTrainer
+from synfoc_components.networks import SamAdapter, UNet
+
+SIZE, NUM_CLASSES = 64, 2
+
+
+def _blobs(n: int, seed: int, labeled: bool) -> list[dict]:
+    """Bright squares on noise; labels mark the squares."""
+    g = torch.Generator().manual_seed(seed)
+    items = []
+    for _ in range(n):
+        top, left = torch.randint(8, 32, (2,), generator=g).tolist()
+        label = torch.zeros(1, SIZE, SIZE, dtype=torch.long)
+        label[:, top : top + 20, left : left + 20] = 1
+        image = (0.2 * torch.rand(1, SIZE, SIZE, generator=g) + 0.6 * label).float()
+        item = {"image": image, "label": label} if labeled else {"image": image, "image_strong": 0.8 * image}
+        items.append(item)
+    return items
+
+
+def make_trainer(batch: int, iterations: int = 5) -> SynFoCTrainer:
+    torch.manual_seed(0)
+    sam = SamAdapter("tiny", num_classes=NUM_CLASSES, img_size=SIZE)
+    unet = UNet(1, NUM_CLASSES, base_channels=4)
+    labeled = DataLoader(_blobs(2 * batch, 1, True), batch_size=batch, shuffle=True, drop_last=True)
+    unlabeled = DataLoader(_blobs(3 * batch, 2, False), batch_size=batch, shuffle=True, drop_last=True)
+    return SynFoCTrainer(
+        device="cpu",
+        max_epochs=1,
+        epoch_length=iterations,
+        train_data_loader=labeled,
+        unlabeled_data_loader=unlabeled,
+        network=sam,
+        optimizer=torch.optim.AdamW(sam.trainable_parameters(), lr=1e-3, weight_decay=0.1),
+        unet=unet,
+        unet_optimizer=torch.optim.SGD(unet.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4),
+        sam_teacher=copy.deepcopy(sam),
+        unet_teacher=copy.deepcopy(unet),
+        structures=[(1,)],
+        num_classes=NUM_CLASSES,
+        unet_size=32,
+        max_iterations=iterations,
+    )
+
+
+def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.named_parameters()}
+
+
+@pytest.mark.parametrize("batch", [2, 4])
+def test_five_iterations(batch):
+    trainer = make_trainer(batch)
+    sam0, unet0 = _snapshot(trainer.network), _snapshot(trainer.unet)
+    outputs, records = [], []
+
+    @trainer.on(Events.ITERATION_COMPLETED)  # registered after the EMA handlers, so it sees updated teachers
+    def record(engine):
+        outputs.append(dict(engine.state.output))
+        records.append((_snapshot(engine.network), _snapshot(engine.sam_teacher), _snapshot(engine.unet), _snapshot(engine.unet_teacher)))
+
+    trainer.run()
+    assert len(outputs) == 5
+    for out in outputs:
+        assert set(out) >= {"loss", *LOSS_TERMS, "confidence", "alpha", "weight"}
+        assert all(isinstance(v, float) and v == v and abs(v) != float("inf") for v in out.values())
+
+    sam1, unet1 = _snapshot(trainer.network), _snapshot(trainer.unet)
+    trainable = {n for n, p in trainer.network.named_parameters() if p.requires_grad}
+    assert any(not torch.equal(sam0[n], sam1[n]) for n in trainable), "SAM student did not change"
+    assert any(not torch.equal(unet0[n], unet1[n]) for n in unet1), "U-Net student did not change"
+    frozen = [n for n in sam0 if n not in trainable]
+    assert frozen and all(torch.equal(sam0[n], sam1[n]) for n in frozen), "frozen encoder weights changed"
+
+    # EMA rule: teacher_t = r teacher_{t-1} + (1 - r) student_t with r = min(1 - 1/(t+1), 0.99); t = 0 copies.
+    for step, (sam_s, sam_t, unet_s, unet_t) in enumerate(records):
+        for student, teacher, names in ((sam_s, sam_t, trainable), (unet_s, unet_t, unet_s.keys())):
+            for n in names:
+                if step == 0:
+                    assert torch.equal(teacher[n], student[n])
+                else:
+                    rate = min(1 - 1 / (step + 1), 0.99)
+                    previous = records[step - 1][1 if student is sam_s else 3][n]
+                    torch.testing.assert_close(teacher[n], rate * previous + (1 - rate) * student[n])
+
+
+def test_unequal_batches_are_refused():
+    trainer = make_trainer(2, iterations=1)
+    trainer.unlabeled_data_loader = DataLoader(_blobs(3, 2, False), batch_size=3)
+    with pytest.raises(ValueError, match="pair up"):
+        trainer.run()
+
+
+def test_non_finite_loss_names_iteration_and_term():
+    trainer = make_trainer(2, iterations=2)
+    with torch.no_grad():
+        next(trainer.unet.parameters()).fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match=r"iteration 1: loss term '\w+' is nan"):
+        trainer.run()
+
+
+def test_iteration_moves_one_vector_to_the_host(monkeypatch):
+    """Count host transfers requested by the project's own code during an iteration: exactly one ``tolist``."""
+    calls = []
+    for name in ("item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "nonzero"):
+        original = getattr(torch.Tensor, name)
+
+        def counting(self, *args, _original=original, _name=name, **kwargs):
+            if "synfoc_components" in sys._getframe(1).f_code.co_filename:
+                calls.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    trainer = make_trainer(2, iterations=3)
+    trainer.run()
+    assert calls == ["tolist"] * 3
