@@ -125,3 +125,23 @@ def test_iteration_moves_one_vector_to_the_host(monkeypatch):
     trainer = make_trainer(2, iterations=3)
     trainer.run()
     assert calls == ["tolist"] * 3
+
+
+def test_supervised_only_baseline_trains_on_labeled_data_alone():
+    trainer = make_trainer(2, iterations=2)
+    trainer.unlabeled_data_loader = None
+    unet0 = _snapshot(trainer.unet)
+    trainer.run()
+    assert set(trainer.state.output) == {"loss", "sup_sam", "sup_unet", "weight"}
+    assert trainer.state.output["weight"] == 0.0
+    assert any(not torch.equal(unet0[n], p) for n, p in trainer.unet.named_parameters())
+
+
+def test_state_dict_round_trip_restores_iteration_scaler_and_boxes():
+    trainer = make_trainer(2, iterations=2)
+    trainer.run()
+    state = trainer.state_dict()
+    boxes = trainer.box_sampler.boxes(2, 32)
+    other = make_trainer(2, iterations=2)
+    other.load_state_dict(state)
+    assert other.state.iteration == 2 and other.box_sampler.boxes(2, 32) == boxes

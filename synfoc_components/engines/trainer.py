@@ -49,7 +49,8 @@ class SynFoCTrainer(SupervisedTrainer):
         device: where to train.
         max_epochs: number of "epochs" of ``epoch_length`` (= ``val_interval``) iterations.
         train_data_loader: the labeled loader.
-        unlabeled_data_loader: the unlabeled loader.
+        unlabeled_data_loader: the unlabeled loader; None trains both students on the labeled data alone (the
+            supervised-only baseline).
         network: the student SAM adapter (or its DDP wrapper); it must expose ``img_size`` (directly or on ``.module``).
         optimizer: the SAM student's optimizer (AdamW over its trainable parameters).
         unet: the student U-Net (or its DDP wrapper).
@@ -76,7 +77,7 @@ class SynFoCTrainer(SupervisedTrainer):
         device: str | torch.device,
         max_epochs: int,
         train_data_loader: DataLoader,
-        unlabeled_data_loader: DataLoader,
+        unlabeled_data_loader: DataLoader | None,
         network: torch.nn.Module,
         optimizer: Optimizer,
         unet: torch.nn.Module,
@@ -129,6 +130,19 @@ class SynFoCTrainer(SupervisedTrainer):
         if isinstance(sampler, DistributedSampler):  # Workflow only does this for the labeled loader
             self.add_event_handler("epoch_started", lambda e: sampler.set_epoch(e.state.epoch))
 
+    def state_dict(self) -> dict[str, Any]:
+        """Ignite's engine state (iteration, epoch) plus the gradient scaler and the box sampler's random stream."""
+        state = dict(super().state_dict())
+        state.update(grad_scaler=self.grad_scaler.state_dict(), box_sampler=self.box_sampler.state_dict())
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        state = dict(state_dict)
+        self.grad_scaler.load_state_dict(state.pop("grad_scaler"))
+        self.box_sampler.load_state_dict(state.pop("box_sampler"))
+        super().load_state_dict(state)
+
     def _next_unlabeled(self) -> dict:
         """Next unlabeled batch, restarting the unlabeled loader whenever it runs out."""
         if self._unlabeled_iter is None:
@@ -147,57 +161,23 @@ class SynFoCTrainer(SupervisedTrainer):
         return torch.autocast(torch.device(self.state.device).type, dtype=self.amp_dtype, enabled=self.amp)
 
     def _iteration(self, engine: SynFoCTrainer, batchdata: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One SynFoC iteration; returns the total loss and every term as Python floats."""
+        """One SynFoC iteration (supervised only without an unlabeled loader); returns every term as a float."""
         if batchdata is None:
             raise ValueError("Must provide batch data for current iteration.")
-        unlabeled = engine._next_unlabeled()
         x, y = engine._to_device(batchdata[Keys.IMAGE]), engine._to_device(batchdata[Keys.LABEL]).long()
-        u_weak, u_strong = engine._to_device(unlabeled[Keys.IMAGE]), engine._to_device(unlabeled["image_strong"])
-        if x.shape[0] != u_weak.shape[0]:
-            raise ValueError(
-                f"labeled and unlabeled batches must pair up for copy-paste: got {x.shape[0]} and {u_weak.shape[0]} "
-                "images (use equal batch sizes and drop_last=True)"
-            )
-        sam, unet, step = engine.network, engine.unet, engine.state.iteration - 1
-        for net in (sam, unet, engine.sam_teacher, engine.unet_teacher):
+        for net in (engine.network, engine.unet, engine.sam_teacher, engine.unet_teacher):
             net.train()  # teachers too, as upstream: the U-Net teacher normalises with batch statistics
-
-        with torch.no_grad(), engine._autocast():
-            sam_probs = engine.sam_teacher(resize(u_weak, engine.sam_size)).float().softmax(1)
-            unet_probs = engine.unet_teacher(resize(u_weak, engine.unet_size)).float().softmax(1)
-            student_labels = unet(resize(u_weak, engine.unet_size)).argmax(1)  # updates BN statistics, as upstream
-            alpha = self_mutual_confidence(student_labels, unet_probs.argmax(1), sam_probs.argmax(1), engine.structures)
-            pseudo = ensemble_pseudo_labels(sam_probs, unet_probs, alpha, engine.threshold)
-
-        logit_size = sam_probs.shape[-2:]
-        box = engine.box_sampler(u_weak.shape[0], engine.unet_size, u_weak.device)
-        box_small = resize(box, logit_size)
-        mixed_sam = box_mix(resize(u_strong, engine.sam_size), resize(x, engine.sam_size), resize(box, engine.sam_size))
-        mixed_unet = box_mix(resize(u_strong, engine.unet_size), resize(x, engine.unet_size), box)
-        y_unet, y_small = resize_labels(y, engine.unet_size)[:, 0], resize_labels(y, logit_size)[:, 0]
-        target_unet = box_mix(pseudo.labels_unet, y_unet, box)
-        target_sam = box_mix(pseudo.labels_sam, y_small, box_small)
-        mask_unet, mask_sam = torch.maximum(pseudo.masks_unet, box), torch.maximum(pseudo.masks_sam, box_small)
-
         engine.optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
         engine.unet_optimizer.zero_grad(set_to_none=engine.optim_set_to_none)
-        with engine._autocast():
-            sam_logits = sam(torch.cat([resize(x, engine.sam_size), mixed_sam]))
-            sam_x, sam_mix = sam_logits[: x.shape[0]], sam_logits[x.shape[0] :]
-            unet_x, unet_mix = unet(resize(x, engine.unet_size)), unet(mixed_unet)
-        engine.fire_event(IterationEvents.FORWARD_COMPLETED)
 
-        loss_fn = engine.loss_function
-        terms = {
-            "sup_sam": loss_fn(sam_x, y_small),
-            "sup_unet": loss_fn(unet_x, y_unet),
-            "unsup_sam": loss_fn(sam_mix, target_sam, mask_sam),
-            "unsup_unet": loss_fn(unet_mix, target_unet, mask_unet),
-        }
-        terms["consensus"], terms["divergence"] = consensus_divergence_loss(sam_mix, unet_mix)
-        weight = engine.consistency * consistency_ramp(step, engine.max_iterations)
-        unsupervised = terms["unsup_sam"] + terms["unsup_unet"] + terms["consensus"] + terms["divergence"]
-        loss = terms["sup_sam"] + terms["sup_unet"] + weight * unsupervised
+        if engine.unlabeled_data_loader is None:
+            terms, stats, weight = engine._supervised_terms(x, y), {}, 0.0
+            loss = terms["sup_sam"] + terms["sup_unet"]
+        else:
+            terms, stats = engine._semi_supervised_terms(x, y, engine._next_unlabeled())
+            weight = engine.consistency * consistency_ramp(engine.state.iteration - 1, engine.max_iterations)
+            unsupervised = terms["unsup_sam"] + terms["unsup_unet"] + terms["consensus"] + terms["divergence"]
+            loss = terms["sup_sam"] + terms["sup_unet"] + weight * unsupervised
         engine.fire_event(IterationEvents.LOSS_COMPLETED)
 
         engine.grad_scaler.scale(loss).backward()
@@ -207,13 +187,65 @@ class SynFoCTrainer(SupervisedTrainer):
         engine.grad_scaler.update()
         engine.fire_event(IterationEvents.MODEL_COMPLETED)
 
-        scalars = torch.stack([loss.detach(), *(t.detach() for t in terms.values()), pseudo.masks_unet.mean(), alpha.mean()])
-        values = scalars.float().tolist()  # the iteration's single device-to-host transfer
-        output = dict(zip((Keys.LOSS, *terms, "confidence", "alpha"), values))
-        output["weight"] = weight
+        named = {Keys.LOSS: loss, **terms, **stats}
+        values = torch.stack([v.detach().float() for v in named.values()]).tolist()  # the one host transfer
+        output = dict(zip(named, values), weight=weight)
         _check_finite(output, engine.state.iteration)
         engine.state.output = output
         return output
+
+    def _supervised_terms(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """CE + Dice of both students on the labeled batch (SAM at its logit size, U-Net at R)."""
+        with self._autocast():
+            sam_x, unet_x = self.network(resize(x, self.sam_size)), self.unet(resize(x, self.unet_size))
+        self.fire_event(IterationEvents.FORWARD_COMPLETED)
+        return {
+            "sup_sam": self.loss_function(sam_x, resize_labels(y, sam_x.shape[-2:])),
+            "sup_unet": self.loss_function(unet_x, resize_labels(y, self.unet_size)),
+        }
+
+    def _semi_supervised_terms(
+        self, x: torch.Tensor, y: torch.Tensor, unlabeled: dict[str, torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Every SynFoC loss term, and the confident-pixel ratio and mean alpha of the unlabeled batch."""
+        u_weak, u_strong = self._to_device(unlabeled[Keys.IMAGE]), self._to_device(unlabeled["image_strong"])
+        if x.shape[0] != u_weak.shape[0]:
+            raise ValueError(
+                f"labeled and unlabeled batches must pair up for copy-paste: got {x.shape[0]} and {u_weak.shape[0]} "
+                "images (use equal batch sizes and drop_last=True)"
+            )
+        with torch.no_grad(), self._autocast():
+            sam_probs = self.sam_teacher(resize(u_weak, self.sam_size)).float().softmax(1)
+            unet_probs = self.unet_teacher(resize(u_weak, self.unet_size)).float().softmax(1)
+            student_labels = self.unet(resize(u_weak, self.unet_size)).argmax(1)  # updates BN statistics, as upstream
+            alpha = self_mutual_confidence(student_labels, unet_probs.argmax(1), sam_probs.argmax(1), self.structures)
+            pseudo = ensemble_pseudo_labels(sam_probs, unet_probs, alpha, self.threshold)
+
+        # labeled boxes pasted into the strong views; inside a box the target is the label and fully trusted
+        logit_size = sam_probs.shape[-2:]
+        box = self.box_sampler(x.shape[0], self.unet_size, x.device)
+        box_small, box_sam = resize(box, logit_size), resize(box, self.sam_size)
+        y_unet, y_small = resize_labels(y, self.unet_size)[:, 0], resize_labels(y, logit_size)[:, 0]
+        mixed_sam = box_mix(resize(u_strong, self.sam_size), resize(x, self.sam_size), box_sam)
+        mixed_unet = box_mix(resize(u_strong, self.unet_size), resize(x, self.unet_size), box)
+
+        with self._autocast():
+            sam_logits = self.network(torch.cat([resize(x, self.sam_size), mixed_sam]))
+            unet_x, unet_mix = self.unet(resize(x, self.unet_size)), self.unet(mixed_unet)
+        sam_x, sam_mix = sam_logits.split(x.shape[0])
+        self.fire_event(IterationEvents.FORWARD_COMPLETED)
+
+        target_sam, mask_sam = box_mix(pseudo.labels_sam, y_small, box_small), pseudo.masks_sam.maximum(box_small)
+        target_unet, mask_unet = box_mix(pseudo.labels_unet, y_unet, box), pseudo.masks_unet.maximum(box)
+        loss_fn = self.loss_function
+        terms = {
+            "sup_sam": loss_fn(sam_x, y_small),
+            "sup_unet": loss_fn(unet_x, y_unet),
+            "unsup_sam": loss_fn(sam_mix, target_sam, mask_sam),
+            "unsup_unet": loss_fn(unet_mix, target_unet, mask_unet),
+        }
+        terms["consensus"], terms["divergence"] = consensus_divergence_loss(sam_mix, unet_mix)
+        return terms, {"confidence": pseudo.masks_unet.mean(), "alpha": alpha.mean()}
 
 
 def _check_finite(output: dict[str, float], iteration: int) -> None:

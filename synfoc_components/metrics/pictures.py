@@ -16,7 +16,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from .domain_table import AVERAGE, MEAN
-from .writers import atomic_write
+from synfoc_components.io import atomic_write
 
 __all__ = ["OverlaySample", "save_overlays", "read_tensorboard_scalars", "save_learning_curve", "save_domain_bars"]
 

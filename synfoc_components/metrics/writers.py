@@ -13,40 +13,14 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
-__all__ = ["atomic_write", "merge_json", "merge_csv"]
+from synfoc_components.io import atomic_write
+
+__all__ = ["atomic_write", "merge_json", "merge_csv"]  # atomic_write re-exported from synfoc_components.io
 
 logger = logging.getLogger(__name__)
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[IO], Any], binary: bool = False) -> None:
-    """Write ``path`` atomically through ``write(file)``.
-
-    Args:
-        path: the target file; its folder is created if missing.
-        write: called with an open temporary file in the target's folder.
-        binary: open the temporary file in binary mode (pictures) instead of UTF-8 text.
-
-    Raises:
-        Whatever ``write`` or the file system raises; the temporary file is removed and ``path`` is untouched.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with open(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def _json_safe(value: Any) -> Any:

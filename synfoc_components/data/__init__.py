@@ -1,0 +1,32 @@
+"""Data side of SynFoC: dataset descriptions, source readers, the prepare step, datalists and demo data.
+
+``python -m synfoc_components.data prepare <dataset> --source S --out D`` writes ``D/images``, ``D/labels`` and
+``D/datalist.json`` (keys ``labeled``, ``unlabeled``, ``val``, ``test``; load one with
+``monai.data.load_decathlon_datalist(D + "/datalist.json", True, "labeled")``). Bundles call
+``ensure_demo_dataset(dataset_dir)``.
+"""
+
+from __future__ import annotations
+
+from synfoc_components.data.demo import ensure_demo_dataset, write_demo
+from synfoc_components.data.descriptions import DATASETS, DatasetDescription, describe
+from synfoc_components.data.errors import DataError
+from synfoc_components.data.prepare import prepare
+from synfoc_components.data.readers import READERS, get_reader, register_reader
+from synfoc_components.data.splits import SPLITS
+from synfoc_components.data.writer import DATALIST
+
+__all__ = [
+    "DATALIST",
+    "DATASETS",
+    "DataError",
+    "DatasetDescription",
+    "READERS",
+    "SPLITS",
+    "describe",
+    "ensure_demo_dataset",
+    "get_reader",
+    "prepare",
+    "register_reader",
+    "write_demo",
+]

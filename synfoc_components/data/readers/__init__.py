@@ -1,0 +1,8 @@
+"""Source readers, one file per public dataset layout, registered by dataset name (see ``registry``)."""
+
+from __future__ import annotations
+
+from synfoc_components.data.readers import folder, prostate  # noqa: F401  (registration)
+from synfoc_components.data.readers.registry import READERS, Reader, get_reader, read_source, register_reader
+
+__all__ = ["READERS", "Reader", "get_reader", "read_source", "register_reader"]

@@ -1,0 +1,102 @@
+"""Writing the canonical dataset: ``images/<domain>/<case>_<slice>.png``, ``labels/...`` and ``datalist.json``.
+
+Every file is written to a temporary name and moved into place; the datalist is removed first and written last,
+so an interrupted prepare never leaves a datalist that looks complete.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from synfoc_components.data.conversions import Conversions
+from synfoc_components.data.source import SourceDataset
+from synfoc_components.data.splits import SPLITS
+
+__all__ = ["DATALIST", "write_atomic", "write_png", "write_dataset"]
+
+logger = logging.getLogger(__name__)
+
+DATALIST = "datalist.json"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def write_png(path: Path, array: np.ndarray, compress_level: int = 6) -> None:
+    """Write a uint8 rows x columns [x 3] array as PNG (zlib level ``compress_level``), atomically."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=compress_level)
+    write_atomic(path, buffer.getvalue())
+
+
+def _labels_metadata(source: SourceDataset, num_classes: int) -> dict[str, str]:
+    names = list(source.class_names) or [f"class{i}" for i in range(1, num_classes)]
+    return {str(i): name for i, name in enumerate(["background"] + names)}
+
+
+def write_dataset(out: str | os.PathLike, source: SourceDataset, splits: dict, header: dict[str, Any]) -> Path:
+    """Read, validate and write every slice, then the datalist.
+
+    Args:
+        out: the dataset folder.
+        source: what the reader found.
+        splits: ``{slice.key: split}`` from ``assign_splits``.
+        header: top-level datalist fields (dataset, domains, labeled_domain, ...).
+
+    Returns:
+        The path of ``datalist.json``.
+
+    Raises:
+        synfoc_components.data.errors.DataError: any unusable source file (no datalist is written then).
+    """
+    out = Path(out)
+    datalist = out / DATALIST
+    if datalist.exists():
+        logger.info("%s: replacing the existing datalist", datalist)
+        datalist.unlink()
+    rank = {domain: i for i, domain in enumerate(source.domains)}
+    ordered = sorted(source.slices, key=lambda s: (rank[s.domain], s.split, s.case, s.index))
+    logger.info("writing %d slices of %s to %s", len(ordered), source.name, out)
+    conversions, items, largest = Conversions(), {split: [] for split in SPLITS}, 0
+    for piece in tqdm(ordered, desc=f"prepare {source.name}", unit="slice", disable=None):
+        image, label = piece.load(conversions)
+        name = f"{piece.case}_{piece.index:03d}.png"
+        image_path, label_path = Path("images", piece.domain, name), Path("labels", piece.domain, name)
+        write_png(out / image_path, image)
+        write_png(out / label_path, label)
+        largest = max(largest, int(label.max()))
+        split = splits[piece.key]
+        item = {"image": image_path.as_posix(), "label": label_path.as_posix(), "domain": piece.domain}
+        item.update(case=piece.case, slice=piece.index, split=split)
+        if piece.spacing is not None:
+            item["spacing"] = [round(float(v), 6) for v in piece.spacing]  # NIfTI zooms are float32
+        items[split].append(item)
+    conversions.summary()
+    num_classes = source.num_classes or largest + 1
+    everything = [item for split in SPLITS for item in items[split]]
+    if 0 < sum("spacing" in item for item in everything) < len(everything):
+        logger.warning("spacing is known for only some slices; it is left out of the datalist for all")
+        for item in everything:
+            item.pop("spacing", None)
+    document = dict(header, num_classes=num_classes, labels=_labels_metadata(source, num_classes), **items)
+    write_atomic(datalist, (json.dumps(document, indent=1) + "\n").encode())
+    counts = Counter((item["domain"], item["split"]) for item in everything)
+    for domain in source.domains:
+        logger.info("%s: %s", domain, ", ".join(f"{s} {counts[domain, s]}" for s in SPLITS))
+    logger.info("wrote %s", datalist)
+    return datalist

@@ -1,0 +1,92 @@
+"""Elastic deformation by a Gaussian-filtered uniform noise field (Simard et al.; upstream ``elastic_transform``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from monai.config import KeysCollection
+from monai.transforms import MapTransform, RandomizableTransform
+from monai.utils import ensure_tuple_rep
+
+from synfoc_components.transforms.warp import identity_grid, warp
+
+__all__ = ["RandElasticd"]
+
+
+def _gaussian_matrix(size: int, sigma: float) -> np.ndarray:
+    """``G`` such that ``G @ x`` Gaussian-filters ``x`` (length ``size``), zero padding, truncated at 4 sigma."""
+    offsets = np.arange(size)[:, None] - np.arange(size)[None, :]
+    radius = max(1, math.ceil(4.0 * sigma))
+    weights = np.exp(-0.5 * (offsets / sigma) ** 2) * (np.abs(offsets) <= radius)
+    full = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2).sum()
+    return (weights / full).astype(np.float32)
+
+
+class RandElasticd(RandomizableTransform, MapTransform):
+    """With probability ``prob``, warp every key by one displacement field ``alpha * G_sigma * U(-1, 1)`` per axis.
+
+    ``sigma = sigma_fraction * S`` and ``alpha = alpha_fraction * S`` with ``S`` the mean image side (upstream:
+    0.08 and 2 of the 512 side, i.e. a smooth field of about 4 px standard deviation). The noise is drawn on a grid
+    ``f`` times coarser (``sigma / f`` about 4 coarse pixels) with variance ``1 / f**2`` of the fine one, filtered
+    with zero padding (scipy ``mode="constant"``; as two small matrix products) and bilinearly up-sampled: the same
+    random field, far cheaper. Sampling uses reflection at the borders (upstream ``map_coordinates(mode="reflect")``).
+
+    Args:
+        keys: keys to warp jointly (channel-first 2D tensors).
+        prob: probability of transforming.
+        sigma_fraction: smoothing sigma as a fraction of the image side.
+        alpha_fraction: displacement scale as a fraction of the image side.
+        mode: ``grid_sample`` interpolation per key (``"bilinear"`` images, ``"nearest"`` labels).
+        allow_missing_keys: skip absent keys.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        prob: float = 0.5,
+        sigma_fraction: float = 0.08,
+        alpha_fraction: float = 2.0,
+        mode: Sequence[str] | str = ("bilinear", "nearest"),
+        allow_missing_keys: bool = False,
+    ) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        RandomizableTransform.__init__(self, prob)
+        self.sigma_fraction, self.alpha_fraction = sigma_fraction, alpha_fraction
+        self.mode = ensure_tuple_rep(mode, len(self.keys))
+        self._noise: np.ndarray = np.zeros(0)
+        self._factor = 1
+
+    def randomize(self, spatial_size: Sequence[int]) -> None:
+        """Draw whether to transform and the coarse uniform noise of both displacement components."""
+        super().randomize(None)
+        if not self._do_transform:
+            return
+        self._factor = max(1, int(self.sigma_fraction * float(np.mean(spatial_size)) // 4))
+        coarse = [-(-s // self._factor) for s in spatial_size]
+        self._noise = self.R.uniform(-1.0, 1.0, size=[len(spatial_size)] + coarse).astype(np.float32)
+
+    def _grid(self, spatial_size: Sequence[int]) -> torch.Tensor:
+        """``grid_sample`` grid (1 x H x W x 2, normalised, x first) of identity + the drawn displacement."""
+        side = float(np.mean(spatial_size))
+        sigma = self.sigma_fraction * side / self._factor
+        rows, cols = (_gaussian_matrix(n, sigma) for n in self._noise.shape[1:])
+        smooth = torch.from_numpy(rows @ self._noise @ cols.T / self._factor)[None]
+        shift = F.interpolate(smooth, size=tuple(spatial_size), mode="bilinear", align_corners=False)[0]
+        scale = torch.tensor([2.0 * self.alpha_fraction * side / n for n in spatial_size]).view(-1, 1, 1)
+        return (identity_grid(tuple(spatial_size)) + (shift * scale).flip(0).permute(1, 2, 0))[None]
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        first = self.first_key(d)
+        if first == ():
+            return d
+        spatial = tuple(d[first].shape[1:])
+        self.randomize(spatial)
+        if not self._do_transform:
+            return d
+        warp(d, self.key_iterator(d, self.mode), self._grid(spatial), padding="reflection")
+        return d

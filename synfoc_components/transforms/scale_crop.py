@@ -1,0 +1,69 @@
+"""Random independent up-scaling of both axes followed by a random crop back to the input size (method.md 3.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from monai.config import KeysCollection
+from monai.transforms import MapTransform, RandomizableTransform
+from monai.utils import convert_to_dst_type, convert_to_tensor, ensure_tuple_rep
+
+__all__ = ["RandScaleCropd"]
+
+
+class RandScaleCropd(RandomizableTransform, MapTransform):
+    """With probability ``prob``, scale each spatial axis by its own factor in ``scale_range`` and crop a random
+    window of the original size; the same geometry for every key (upstream ``RandomScaleCrop``).
+
+    Args:
+        keys: keys to transform jointly (channel-first 2D tensors).
+        prob: probability of transforming.
+        scale_range: range of the per-axis scale factors (>= 1, so the crop always fits).
+        mode: interpolation per key (``"bilinear"`` for images, ``"nearest-exact"`` for labels).
+        allow_missing_keys: skip absent keys.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        prob: float = 0.5,
+        scale_range: Sequence[float] = (1.0, 1.5),
+        mode: Sequence[str] | str = ("bilinear", "nearest-exact"),
+        allow_missing_keys: bool = False,
+    ) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        RandomizableTransform.__init__(self, prob)
+        if min(scale_range) < 1.0:
+            raise ValueError(f"scale_range {scale_range} must not go below 1 (the crop must fit)")
+        self.scale_range = tuple(scale_range)
+        self.mode = ensure_tuple_rep(mode, len(self.keys))
+        self._scaled: tuple[int, ...] = ()
+        self._start: tuple[int, ...] = ()
+
+    def randomize(self, spatial_size: Sequence[int]) -> None:
+        """Draw whether to transform, the scaled size and the crop start."""
+        super().randomize(None)
+        if not self._do_transform:
+            return
+        factors = self.R.uniform(self.scale_range[0], self.scale_range[1], size=len(spatial_size))
+        self._scaled = tuple(max(s, int(round(s * f))) for s, f in zip(spatial_size, factors))
+        self._start = tuple(int(self.R.randint(0, n - s + 1)) for n, s in zip(self._scaled, spatial_size))
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        first = self.first_key(d)
+        if first == ():
+            return d
+        spatial = tuple(d[first].shape[1:])
+        self.randomize(spatial)
+        if not self._do_transform:
+            return d
+        window = (slice(None),) + tuple(slice(a, a + s) for a, s in zip(self._start, spatial))
+        for key, mode in self.key_iterator(d, self.mode):
+            img = convert_to_tensor(d[key], track_meta=False, dtype=torch.float32)
+            corners = False if mode in ("linear", "bilinear", "bicubic") else None
+            scaled = F.interpolate(img[None], size=self._scaled, mode=mode, align_corners=corners)[0]
+            d[key] = convert_to_dst_type(scaled[window].contiguous(), d[key])[0]
+        return d

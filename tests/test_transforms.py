@@ -1,0 +1,145 @@
+"""Tests of the loading, weak and strong augmentation pipelines (synfoc_components.transforms)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from monai.data import DataLoader, Dataset, MetaTensor
+from monai.transforms import Compose
+from monai.utils import set_determinism
+from PIL import Image, ImageEnhance
+from scipy.ndimage import gaussian_filter
+
+from synfoc_components.transforms import (
+    RandContrastd,
+    RandGaussianBlurd,
+    RandRotationd,
+    eval_transforms,
+    labeled_transforms,
+    strong_augmentation,
+    unlabeled_transforms,
+    weak_augmentation,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Run single-threaded like a DataLoader worker (small convolutions crawl on a busy multi-threaded CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture()
+def items(tmp_path: Path) -> list[dict]:
+    """Canonical 8-bit PNG pairs (40 rows x 52 columns) with classes 0, 1, 2; the image is a function of the label."""
+    out = []
+    for i in range(4):
+        label = np.zeros((40, 52), np.uint8)
+        label[8 + i : 30, 10:40 - i] = 1
+        label[14:22, 18 + i : 30] = 2
+        image = (label * 100 + 20).astype(np.uint8)
+        paths = {key: tmp_path / f"{key}{i}.png" for key in ("image", "label")}
+        Image.fromarray(image).save(paths["image"])
+        Image.fromarray(label).save(paths["label"])
+        out.append({key: str(path) for key, path in paths.items()} | {"domain": "A", "case": f"c{i}", "slice": 0})
+    return out
+
+
+def test_labeled_shapes_ranges_and_alignment(items: list[dict]) -> None:
+    pipeline = labeled_transforms(32, prob=1.0)
+    pipeline.set_random_state(0)
+    for n in range(12):
+        out = pipeline(items[n % 4])
+        image, label = out["image"], out["label"]
+        assert type(image) is torch.Tensor and type(label) is torch.Tensor  # plain tensors for fast collation
+        assert image.shape == label.shape == (1, 32, 32)
+        assert image.dtype == torch.float32 and label.dtype == torch.int64
+        assert 0.0 <= image.min() and image.max() <= 1.0
+        assert set(label.unique().tolist()) <= {0, 1, 2}
+        inside = label > 0
+        assert ((image > 0.3) == inside).float().mean() > 0.93  # image and label moved together
+    assert out["domain"] == "A" and out["slice"] == 0
+
+
+def test_unlabeled_and_eval(items: list[dict]) -> None:
+    out = unlabeled_transforms(32, (0.5, 1.5))(items[0])
+    assert set(out) == {"image", "image_strong", "domain", "case", "slice"}
+    assert out["image_strong"].shape == out["image"].shape == (1, 32, 32)
+    assert unlabeled_transforms(32, with_label=True)(items[0])["label"].dtype == torch.int64
+    native = eval_transforms(32)(items[1])
+    assert isinstance(native["image"], MetaTensor) and native["image"].shape == (1, 32, 32)
+    assert native["label"].shape == (1, 52, 40) and native["label"].dtype == torch.int64  # (x, y): PILReader order
+    resized = eval_transforms(48, label_size=16)(items[1])
+    assert resized["label"].shape == (1, 16, 16) and set(resized["label"].unique().tolist()) == {0, 1, 2}
+    assert eval_transforms(32)({"image": items[2]["image"]})["image"].shape == (1, 32, 32)  # no label: inference
+    source = np.asarray(Image.open(items[1]["image"]), np.float32) / 255
+    np.testing.assert_allclose(eval_transforms(None)(items[1])["image"][0].numpy(), source.T, atol=1e-6)
+
+
+def test_reproducible_with_seeds(items: list[dict]) -> None:
+    def run(seed: int) -> list[torch.Tensor]:
+        pipeline = unlabeled_transforms(32, with_label=True, prob=0.5)
+        pipeline.set_random_state(seed)
+        return [pipeline(items[n % 4])[key] for n in range(6) for key in ("image", "image_strong", "label")]
+
+    assert all(torch.equal(a, b) for a, b in zip(run(3), run(3)))
+    assert not all(torch.equal(a, b) for a, b in zip(run(3), run(4)))
+
+    def loader_run() -> list[torch.Tensor]:
+        set_determinism(seed=11)
+        loader = DataLoader(Dataset(items, labeled_transforms(32)), batch_size=2, shuffle=True, num_workers=0)
+        return [batch["image"] for batch in loader]
+
+    try:
+        assert all(torch.equal(a, b) for a, b in zip(loader_run(), loader_run()))
+    finally:
+        set_determinism(seed=None)
+
+
+def test_strong_changes_intensity_not_geometry() -> None:
+    image = torch.full((1, 64, 64), 0.2)
+    image[:, 16:48, 20:44] = 0.7
+    pipeline = Compose(strong_augmentation((0.5, 1.5)))
+    pipeline.set_random_state(5)
+    for _ in range(5):
+        out = pipeline({"image": image})
+        strong = out["image_strong"]
+        assert torch.equal(out["image"], image) and not torch.allclose(strong, image)
+        assert 0.0 <= strong.min() and strong.max() <= 1.0
+        middle = (strong.max() + strong.min()) / 2
+        assert ((strong > middle) == (image > 0.45)).float().mean() > 0.97
+
+
+def test_contrast_matches_pil() -> None:
+    gray = np.random.default_rng(0).integers(0, 256, (30, 40), dtype=np.uint8)
+    transform = RandContrastd("image", factors=(0.3, 1.8))
+    transform.set_random_state(2)
+    out = transform({"image": torch.from_numpy(gray[None] / 255.0).float()})["image"][0].numpy() * 255
+    expected = np.asarray(ImageEnhance.Contrast(Image.fromarray(gray)).enhance(transform._factor), np.float32)
+    assert np.abs(out - expected).max() <= 1.5  # PIL rounds its mean and output to integers
+
+
+def test_blur_matches_reflect_gaussian() -> None:
+    image = np.random.default_rng(1).random((1, 200, 180)).astype(np.float32)  # kernel cap 19 px > 4 sigma
+    blur = RandGaussianBlurd("image", sigma_range=(1.5, 1.5))
+    out = blur({"image": torch.from_numpy(image)})["image"].numpy()
+    expected = gaussian_filter(image[0], 1.5, mode="mirror", truncate=4.0)  # torch "reflect" is scipy "mirror"
+    np.testing.assert_allclose(out[0], expected, atol=1e-4)
+
+
+def test_rotation_fills_background_and_keeps_labels() -> None:
+    label = torch.ones(1, 30, 30)
+    rotate = RandRotationd(["image", "label"], prob=1.0, max_degrees=20)
+    rotate.set_random_state(0)
+    for _ in range(8):
+        out = rotate({"image": label.clone(), "label": label.clone()})
+        values = set(out["label"].unique().tolist())
+        assert values <= {0.0, 1.0} and (0.0 in values or abs(rotate._angle) < 0.1)  # corners: background
+    weak = Compose(weak_augmentation(("image", "label"), prob=0.0))
+    same = weak({"image": label.clone(), "label": label.clone()})
+    assert torch.equal(same["image"], label) and torch.equal(same["label"], label)
