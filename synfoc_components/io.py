@@ -10,8 +10,6 @@ import tempfile
 from collections.abc import Callable
 from typing import IO, Any
 
-import torch
-
 __all__ = ["atomic_write", "atomic_torch_save"]
 
 
@@ -44,4 +42,6 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], Any], binary: bo
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save(obj, path)`` through :func:`atomic_write`."""
+    import torch  # here, so that the data CLI can use this module without importing torch
+
     atomic_write(path, lambda f: torch.save(obj, f), binary=True)

@@ -225,3 +225,10 @@ def test_unet_shape_parameters_and_script() -> None:
     assert model(x).shape == (2, 4, 70, 90)
     scripted = torch.jit.script(model)
     torch.testing.assert_close(scripted(x), model(x))
+
+
+def test_logit_stride_keeps_lite_medsam_full_resolution_and_checks_vit():
+    full = SamAdapter("lite_medsam", num_classes=2, img_size=64, logit_stride=1)
+    assert full(torch.rand(1, 1, 64, 64)).shape == (1, 2, 64, 64)
+    with pytest.raises(ValueError, match="logit_stride"):
+        SamAdapter("tiny", num_classes=2, img_size=64, logit_stride=1)  # a ViT decodes at img_size / 4

@@ -11,6 +11,7 @@ from __future__ import annotations
 from synfoc_components.data.demo import ensure_demo_dataset, write_demo
 from synfoc_components.data.descriptions import DATASETS, DatasetDescription, describe
 from synfoc_components.data.errors import DataError
+from synfoc_components.data.inputs import INPUT_SUFFIXES, image_list
 from synfoc_components.data.prepare import prepare
 from synfoc_components.data.readers import READERS, get_reader, register_reader
 from synfoc_components.data.splits import SPLITS
@@ -20,12 +21,14 @@ __all__ = [
     "DATALIST",
     "DATASETS",
     "DataError",
+    "INPUT_SUFFIXES",
     "DatasetDescription",
     "READERS",
     "SPLITS",
     "describe",
     "ensure_demo_dataset",
     "get_reader",
+    "image_list",
     "prepare",
     "register_reader",
     "write_demo",

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from synfoc_components.data.conversions import Conversions
 from synfoc_components.data.source import SourceDataset
 from synfoc_components.data.splits import SPLITS
+from synfoc_components.io import atomic_write
 
 __all__ = ["DATALIST", "write_atomic", "write_png", "write_dataset"]
 
@@ -30,11 +31,8 @@ DATALIST = "datalist.json"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    """Write ``data`` to ``path`` atomically (see :func:`synfoc_components.io.atomic_write`)."""
+    atomic_write(path, lambda f: f.write(data), binary=True)
 
 
 def write_png(path: Path, array: np.ndarray, compress_level: int = 6) -> None:

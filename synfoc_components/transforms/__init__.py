@@ -11,6 +11,12 @@ from synfoc_components.transforms.blur import RandGaussianBlurd
 from synfoc_components.transforms.box_mix import BoxMaskSampler, box_mix
 from synfoc_components.transforms.contrast import RandContrastd
 from synfoc_components.transforms.elastic import RandElasticd
+from synfoc_components.transforms.inference import (
+    MatchChannelsd,
+    SaveMaskd,
+    ScaleToUnitd,
+    inference_transforms,
+)
 from synfoc_components.transforms.loading import IMAGE, IMAGE_STRONG, LABEL, label_to_ids, load_transforms
 from synfoc_components.transforms.pipelines import (
     eval_transforms,
@@ -23,6 +29,10 @@ from synfoc_components.transforms.rotate import RandRotationd
 from synfoc_components.transforms.scale_crop import RandScaleCropd
 
 __all__ = [
+    "MatchChannelsd",
+    "SaveMaskd",
+    "ScaleToUnitd",
+    "inference_transforms",
     "BoxMaskSampler",
     "IMAGE",
     "IMAGE_STRONG",
