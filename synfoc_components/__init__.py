@@ -12,7 +12,7 @@ from types import ModuleType
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("data", "engines", "handlers", "losses", "metrics", "networks", "transforms")
+_SUBPACKAGES = ("data", "engines", "error_report", "handlers", "io", "losses", "metrics", "networks", "transforms")
 
 
 def __getattr__(name: str) -> ModuleType:

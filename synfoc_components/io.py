@@ -5,12 +5,18 @@ Readers never see a half-written file, and a failed write (full disk, killed pro
 
 from __future__ import annotations
 
+import errno
+import glob
 import os
 import tempfile
 from collections.abc import Callable
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_torch_save"]
+__all__ = ["atomic_write", "atomic_torch_save", "check_writable", "remove_stale_temporaries"]
+
+
+def _temporary_prefix(path: str) -> str:
+    return f".{os.path.basename(path)}."
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO], Any], binary: bool = False) -> None:
@@ -22,22 +28,38 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], Any], binary: bo
         binary: open the temporary file in binary mode (pictures) instead of UTF-8 text.
 
     Raises:
-        Whatever ``write`` or the file system raises; the temporary file is removed and ``path`` is untouched.
+        OSError: the file system refused (full disk, no permission): the message starts with ``path`` and says that
+            the previous file is kept. Whatever else ``write`` raises passes through. In every case the temporary
+            file is removed and ``path`` is untouched.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    tmp = None
     try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=_temporary_prefix(path), suffix=".tmp")
         with open(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        _remove(tmp)
+        reason = error.strerror or str(error)
+        raise _refused(error, f"{path}: not written ({reason}); the previous file, if any, is kept") from error
     except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        _remove(tmp)
         raise
+
+
+def _refused(error: OSError, message: str) -> OSError:
+    """An ``OSError`` of the same errno (so the same subclass, e.g. ``PermissionError``) with our message."""
+    return OSError(error.errno, message) if error.errno is not None else OSError(message)
+
+
+def _remove(tmp: str | None) -> None:
+    if tmp is not None and os.path.exists(tmp):
+        os.remove(tmp)
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
@@ -45,3 +67,41 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     import torch  # here, so that the data CLI can use this module without importing torch
 
     atomic_write(path, lambda f: torch.save(obj, f), binary=True)
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """Create ``folder`` if needed and make sure a file can be written in it.
+
+    Raises:
+        OSError: naming the folder, when it cannot be created or written.
+    """
+    folder = os.fspath(folder)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise NotADirectoryError(errno.ENOTDIR, f"{folder}: this output folder cannot be written (it is a file)")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise _refused(error, f"{folder}: this output folder cannot be written ({reason})") from error
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[str]:
+    """Delete temporary files that an interrupted :func:`atomic_write` of ``path`` left (a killed process).
+
+    Call it only where no other process writes ``path`` at the same time.
+
+    Returns:
+        The removed files.
+    """
+    path = os.fspath(path)
+    pattern = os.path.join(glob.escape(os.path.dirname(os.path.abspath(path))), glob.escape(_temporary_prefix(path)))
+    removed = []
+    for stale in glob.glob(pattern + "*.tmp"):
+        try:
+            os.remove(stale)
+            removed.append(stale)
+        except OSError:
+            pass
+    return removed

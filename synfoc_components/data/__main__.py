@@ -36,11 +36,12 @@ def demo(dataset: str, out: str, seed: int = 0) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; a ``ValueError`` (incl. ``DataError``) is reported as one error line and exit status 2."""
+    """Run the CLI; a ``ValueError`` (incl. ``DataError``) or an ``OSError`` (an unwritable or full output folder) is
+    reported as one error line (the last line of output, naming the file or option) and exit status 2."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         fire.Fire({"prepare": prepare, "demo": demo}, command=argv, name="python -m synfoc_components.data")
-    except ValueError as err:
+    except (ValueError, OSError) as err:
         logger.error("%s", err)
         sys.exit(2)
 

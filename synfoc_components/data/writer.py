@@ -1,7 +1,9 @@
 """Writing the canonical dataset: ``images/<domain>/<case>_<slice>.png``, ``labels/...`` and ``datalist.json``.
 
-Every file is written to a temporary name and moved into place; the datalist is removed first and written last,
-so an interrupted prepare never leaves a datalist that looks complete.
+Everything is first written into a staging folder inside ``out``; only when every slice has been read and
+validated are ``images/`` and ``labels/`` swapped in and the datalist written (atomically, last). A bad source file,
+a full disk or an interruption therefore leaves an existing dataset in ``out`` untouched, and a datalist that looks
+complete always describes the images next to it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import io
 import json
 import logging
 import os
+import shutil
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -47,6 +51,20 @@ def _labels_metadata(source: SourceDataset, num_classes: int) -> dict[str, str]:
     return {str(i): name for i, name in enumerate(["background"] + names)}
 
 
+def _install(staging: Path, out: Path, datalist_text: str) -> Path:
+    """Swap the staged ``images/`` and ``labels/`` into ``out`` (the old ones go to ``staging``), then the datalist."""
+    datalist = out / DATALIST
+    if datalist.exists():
+        logger.info("%s: replacing the existing dataset", datalist)
+        datalist.unlink()  # no datalist while the folders are swapped
+    for name in ("images", "labels"):
+        if (out / name).exists():
+            os.replace(out / name, staging / f"previous-{name}")
+        os.replace(staging / name, out / name)
+    write_atomic(datalist, datalist_text.encode())
+    return datalist
+
+
 def write_dataset(out: str | os.PathLike, source: SourceDataset, splits: dict, header: dict[str, Any]) -> Path:
     """Read, validate and write every slice, then the datalist.
 
@@ -60,13 +78,20 @@ def write_dataset(out: str | os.PathLike, source: SourceDataset, splits: dict, h
         The path of ``datalist.json``.
 
     Raises:
-        synfoc_components.data.errors.DataError: any unusable source file (no datalist is written then).
+        synfoc_components.data.errors.DataError: any unusable source file (``out`` is left as it was).
+        OSError: ``out`` cannot be written (``out`` is left as it was).
     """
     out = Path(out)
-    datalist = out / DATALIST
-    if datalist.exists():
-        logger.info("%s: replacing the existing datalist", datalist)
-        datalist.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".prepare-", dir=out))
+    try:
+        return _write_staged(staging, out, source, splits, header)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_staged(staging: Path, out: Path, source: SourceDataset, splits: dict, header: dict[str, Any]) -> Path:
+    """Write every slice into ``staging``, then install the dataset into ``out``; returns the datalist path."""
     rank = {domain: i for i, domain in enumerate(source.domains)}
     ordered = sorted(source.slices, key=lambda s: (rank[s.domain], s.split, s.case, s.index))
     logger.info("writing %d slices of %s to %s", len(ordered), source.name, out)
@@ -75,8 +100,8 @@ def write_dataset(out: str | os.PathLike, source: SourceDataset, splits: dict, h
         image, label = piece.load(conversions)
         name = f"{piece.case}_{piece.index:03d}.png"
         image_path, label_path = Path("images", piece.domain, name), Path("labels", piece.domain, name)
-        write_png(out / image_path, image)
-        write_png(out / label_path, label)
+        write_png(staging / image_path, image)
+        write_png(staging / label_path, label)
         largest = max(largest, int(label.max()))
         split = splits[piece.key]
         item = {"image": image_path.as_posix(), "label": label_path.as_posix(), "domain": piece.domain}
@@ -92,7 +117,7 @@ def write_dataset(out: str | os.PathLike, source: SourceDataset, splits: dict, h
         for item in everything:
             item.pop("spacing", None)
     document = dict(header, num_classes=num_classes, labels=_labels_metadata(source, num_classes), **items)
-    write_atomic(datalist, (json.dumps(document, indent=1) + "\n").encode())
+    datalist = _install(staging, out, json.dumps(document, indent=1) + "\n")
     counts = Counter((item["domain"], item["split"]) for item in everything)
     for domain in source.domains:
         logger.info("%s: %s", domain, ", ".join(f"{s} {counts[domain, s]}" for s in SPLITS))

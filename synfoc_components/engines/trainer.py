@@ -6,7 +6,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import ignite.distributed as idist
 import torch
+from ignite.engine import Events
 from monai.data import MetaTensor
 from monai.engines import SupervisedTrainer
 from monai.engines.utils import IterationEvents
@@ -129,6 +131,11 @@ class SynFoCTrainer(SupervisedTrainer):
         sampler = getattr(unlabeled_data_loader, "sampler", None)
         if isinstance(sampler, DistributedSampler):  # Workflow only does this for the labeled loader
             self.add_event_handler("epoch_started", lambda e: sampler.set_epoch(e.state.epoch))
+        self._stop_requested: bool | str = False
+        if idist.get_world_size() > 1:
+            # every 10 iterations and at each epoch end: one extra all-reduce, not one per iteration
+            for event in (Events.ITERATION_COMPLETED(every=10), Events.EPOCH_COMPLETED):
+                self.add_event_handler(event, self._stop_together)
 
     def state_dict(self) -> dict[str, Any]:
         """Ignite's engine state (iteration, epoch) plus the gradient scaler and the box sampler's random stream."""
@@ -154,7 +161,18 @@ class SynFoCTrainer(SupervisedTrainer):
         super().load_state_dict({**state, "max_epochs": self.state.max_epochs})
 
     def run(self) -> None:
-        """Train until ``max_epochs``; a run whose saved state is already there logs so and returns."""
+        """Train until ``max_epochs``; a run whose saved state is already there logs so and returns.
+
+        Raises:
+            RuntimeError: under torch.distributed, when the ranks resumed from different iterations.
+        """
+        if idist.get_world_size() > 1:
+            iterations = idist.all_gather(torch.tensor([self.state.iteration], device=idist.device()))
+            if iterations.min() != iterations.max():
+                raise RuntimeError(
+                    f"the ranks start from different iterations {iterations.tolist()}: every rank must read the same "
+                    "models/train_state.pt (put bundle_root on storage that all nodes share)"
+                )
         if self.state.epoch_length and self.state.iteration >= self.state.max_epochs * self.state.epoch_length:
             self.logger.info(
                 "training already complete at iteration %d (max %d): nothing to do; raise max_iterations to go on, "
@@ -163,7 +181,26 @@ class SynFoCTrainer(SupervisedTrainer):
                 self.state.max_epochs * self.state.epoch_length,
             )
             return
+        self._stop_requested = False
         super().run()
+
+    def terminate(self, skip_completed: bool = False) -> None:
+        """Stop after the current iteration, on every rank together under torch.distributed.
+
+        There the request waits for the next tenth iteration or the epoch's end, where all ranks stop if
+        any asked: a SIGTERM reaching the ranks at different moments would otherwise stop them after different
+        iterations, and a rank that went on would wait forever in its next all-reduce.
+        """
+        if idist.get_world_size() > 1:
+            self._stop_requested = self._stop_requested or ("skip_completed" if skip_completed else True)
+        else:
+            super().terminate(skip_completed)
+
+    def _stop_together(self, engine: SynFoCTrainer) -> None:
+        """Terminate on every rank when any rank has requested it (one all-reduce of a flag)."""
+        flag = torch.tensor([float(bool(self._stop_requested))], device=idist.device())
+        if idist.all_reduce(flag, op="MAX").item():
+            super().terminate(self._stop_requested == "skip_completed")
 
     def _next_unlabeled(self) -> dict:
         """Next unlabeled batch, restarting the unlabeled loader whenever it runs out."""

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from .best_model_saver import BestModelSaver
 from .ema import EMATeacher, ema_rate
+from .model_loader import ModelLoader
 from .domain_metrics_saver import DomainMetricsSaver
 from .train_state import TrainState, rng_state, set_rng_state
 from .progress import LossProgressBar
+
+__all__ = [
+    "BestModelSaver",
+    "DomainMetricsSaver",
+    "EMATeacher",
+    "LossProgressBar",
+    "ModelLoader",
+    "TrainState",
+    "ema_rate",
+    "rng_state",
+    "set_rng_state",
+]

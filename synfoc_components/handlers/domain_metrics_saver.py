@@ -137,6 +137,14 @@ class DomainMetricsSaver:
                 image = convert_to_tensor(o["image"], track_meta=False).detach().cpu()
                 kept.append(((cases[i], slices[i]), OverlaySample(image, label[i], pred[i], caption)))
 
+    def state_dict(self) -> dict[str, Any]:
+        """The learning-curve history (mean Dice per domain and epoch), so that a resumed run continues the curve."""
+        return {"history": {name: list(points) for name, points in self._history.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self._history = {name: [tuple(p) for p in points] for name, points in state["history"].items()}
+
     def _gathered(self) -> tuple[list[dict], list[CaseSlice], dict[str, list[OverlaySample]]]:
         """Rows, case slices and overlays of all ranks (overlays: the first slices per domain by case and slice)."""
         rows, slices, overlays = self._rows, self._slices, self._overlays

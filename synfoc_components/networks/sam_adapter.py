@@ -64,6 +64,9 @@ class SamAdapter(nn.Module):
         logit_stride: int = 4,
     ) -> None:
         super().__init__()
+        state = None
+        if checkpoint is not None:  # read first: a missing or foreign file fails before the (large) model is built
+            state = read_state_dict(checkpoint, _EXPECTED.get(backbone, "a SAM-style state dict"))
         parts = build_backbone(backbone, num_classes, img_size)
         self.image_encoder = parts.image_encoder
         self.prompt_encoder = parts.prompt_encoder
@@ -80,8 +83,7 @@ class SamAdapter(nn.Module):
             )
         self.logit_pool = native // self.logit_size
 
-        if checkpoint is not None:
-            state = read_state_dict(checkpoint, _EXPECTED[backbone])
+        if state is not None:
             load_sam_weights(self, state, str(checkpoint), backbone)
         elif backbone == "lite_medsam":
             asset = lite_medsam_asset()

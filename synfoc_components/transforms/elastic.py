@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from monai.config import KeysCollection
-from monai.transforms import MapTransform, RandomizableTransform
-from monai.utils import ensure_tuple_rep
 
+from synfoc_components.transforms.joint import JointRandomd
 from synfoc_components.transforms.warp import identity_grid, warp
 
 __all__ = ["RandElasticd"]
@@ -26,7 +25,7 @@ def _gaussian_matrix(size: int, sigma: float) -> np.ndarray:
     return (weights / full).astype(np.float32)
 
 
-class RandElasticd(RandomizableTransform, MapTransform):
+class RandElasticd(JointRandomd):
     """With probability ``prob``, warp every key by one displacement field ``alpha * G_sigma * U(-1, 1)`` per axis.
 
     ``sigma = sigma_fraction * S`` and ``alpha = alpha_fraction * S`` with ``S`` the mean image side (upstream:
@@ -53,18 +52,13 @@ class RandElasticd(RandomizableTransform, MapTransform):
         mode: Sequence[str] | str = ("bilinear", "nearest"),
         allow_missing_keys: bool = False,
     ) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        RandomizableTransform.__init__(self, prob)
+        super().__init__(keys, prob, mode, allow_missing_keys)
         self.sigma_fraction, self.alpha_fraction = sigma_fraction, alpha_fraction
-        self.mode = ensure_tuple_rep(mode, len(self.keys))
         self._noise: np.ndarray = np.zeros(0)
         self._factor = 1
 
-    def randomize(self, spatial_size: Sequence[int]) -> None:
-        """Draw whether to transform and the coarse uniform noise of both displacement components."""
-        super().randomize(None)
-        if not self._do_transform:
-            return
+    def draw(self, spatial_size: Sequence[int]) -> None:
+        """Draw the coarse uniform noise of both displacement components."""
         self._factor = max(1, int(self.sigma_fraction * float(np.mean(spatial_size)) // 4))
         coarse = [-(-s // self._factor) for s in spatial_size]
         self._noise = self.R.uniform(-1.0, 1.0, size=[len(spatial_size)] + coarse).astype(np.float32)
@@ -79,14 +73,6 @@ class RandElasticd(RandomizableTransform, MapTransform):
         scale = torch.tensor([2.0 * self.alpha_fraction * side / n for n in spatial_size]).view(-1, 1, 1)
         return (identity_grid(tuple(spatial_size)) + (shift * scale).flip(0).permute(1, 2, 0))[None]
 
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        d = dict(data)
-        first = self.first_key(d)
-        if first == ():
-            return d
-        spatial = tuple(d[first].shape[1:])
-        self.randomize(spatial)
-        if not self._do_transform:
-            return d
-        warp(d, self.key_iterator(d, self.mode), self._grid(spatial), padding="reflection")
-        return d
+    def apply(self, d: dict[Hashable, torch.Tensor], spatial_size: tuple[int, ...]) -> None:
+        """Warp every key by the drawn displacement field, reflecting at the borders."""
+        warp(d, self.key_iterator(d, self.mode), self._grid(spatial_size), padding="reflection")

@@ -1,4 +1,8 @@
-"""Inference on new images: load PNG or NIfTI as they are, scale to [0, 1], and save masks like the inputs."""
+"""Inference on new images: load PNG or NIfTI as they are, scale to [0, 1], and save masks like the inputs.
+
+Palette, gray+alpha, bilevel and CMYK PNGs are converted to gray or RGB on loading (with a warning naming the file);
+16-bit images are scaled by their percentiles; NaN or Inf intensities are refused with an error naming the file.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,12 @@ import logging
 import os
 import tempfile
 from collections.abc import Hashable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 from monai.config import KeysCollection
-from monai.data import MetaTensor
+from monai.data import MetaTensor, PILReader
 from monai.transforms import (
     Compose,
     EnsureChannelFirstd,
@@ -20,12 +25,32 @@ from monai.transforms import (
     ScaleIntensityRangePercentiles,
 )
 
+from synfoc_components.data.errors import DataError
 from synfoc_components.data.inputs import INPUT_SUFFIXES
+from synfoc_components.io import check_writable
 from synfoc_components.transforms.loading import IMAGE
 
-__all__ = ["ScaleToUnitd", "MatchChannelsd", "SaveMaskd", "inference_transforms"]
+__all__ = ["ScaleToUnitd", "MatchChannelsd", "SaveMaskd", "inference_transforms", "plain_pil_mode"]
 
 logger = logging.getLogger(__name__)
+
+_CONVERTED = {"P": "RGB", "PA": "RGB", "LA": "L", "1": "L", "CMYK": "RGB", "YCbCr": "RGB", "RGBa": "RGB", "La": "L"}
+
+
+def plain_pil_mode(image: Any) -> Any:
+    """Convert a PIL image whose pixel values are not intensities (palette, gray+alpha, ...) to gray or RGB.
+
+    Args:
+        image: a PIL image as ``PILReader`` opened it.
+
+    Returns:
+        The image, converted where needed (a warning names the file).
+    """
+    target = _CONVERTED.get(image.mode)
+    if target is None:
+        return image
+    logger.warning("%s: %s image converted to %s", getattr(image, "filename", "<image>"), image.mode, target)
+    return image.convert(target)
 
 
 class ScaleToUnitd(MapTransform):
@@ -41,9 +66,17 @@ class ScaleToUnitd(MapTransform):
         self.percentiles = ScaleIntensityRangePercentiles(lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
+        """Scale every key.
+
+        Raises:
+            DataError: naming the file, for NaN or Inf intensities.
+        """
         d = dict(data)
         for key in self.key_iterator(d):
             image = d[key]
+            if image.dtype.is_floating_point and not bool(torch.isfinite(image).all()):
+                name = image.meta.get("filename_or_obj", key) if isinstance(image, MetaTensor) else key
+                raise DataError(name, "image contains NaN or Inf values")
             if image.dtype == torch.uint8:
                 d[key] = image.float() / 255.0
             else:
@@ -79,7 +112,7 @@ def inference_transforms(channels: int = 1) -> Compose:
     """Load one PNG (C x W x H, MONAI's PIL convention) or NIfTI volume (C x H x W x D), scale and match channels."""
     return Compose(
         [
-            LoadImaged(keys=IMAGE, image_only=True, dtype=None),
+            LoadImaged(keys=IMAGE, reader=PILReader(converter=plain_pil_mode), image_only=True, dtype=None),
             EnsureChannelFirstd(keys=IMAGE),
             MatchChannelsd(keys=IMAGE, channels=channels),
             ScaleToUnitd(keys=IMAGE),
@@ -96,11 +129,15 @@ class SaveMaskd(MapTransform):
         keys: prediction keys (class maps 1 x spatial, as after ``AsDiscreted(argmax=True)``).
         output_dir: the output folder (created when missing).
         meta_key: key whose ``filename_or_obj`` names the input; the image key by default.
+
+    Raises:
+        OSError: naming ``output_dir`` when it cannot be created or written (checked before any image is read).
     """
 
     def __init__(self, keys: KeysCollection, output_dir: str | os.PathLike, meta_key: str = IMAGE) -> None:
         super().__init__(keys)
         self.output_dir, self.meta_key = os.fspath(output_dir), meta_key
+        check_writable(self.output_dir)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
         d = dict(data)

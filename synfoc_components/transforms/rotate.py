@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Sequence
 
 import torch
 from monai.config import KeysCollection
-from monai.transforms import MapTransform, RandomizableTransform
-from monai.utils import ensure_tuple_rep
 
+from synfoc_components.transforms.joint import JointRandomd
 from synfoc_components.transforms.warp import identity_grid, warp
 
 __all__ = ["RandRotationd"]
 
 
-class RandRotationd(RandomizableTransform, MapTransform):
+class RandRotationd(JointRandomd):
     """With probability ``prob``, rotate every key by one angle ``U(-max_degrees, max_degrees)``, zero fill outside
     (background for labels), keeping the size (upstream ``RandomScaleRotate``).
 
@@ -38,17 +37,13 @@ class RandRotationd(RandomizableTransform, MapTransform):
         mode: Sequence[str] | str = ("bilinear", "nearest"),
         allow_missing_keys: bool = False,
     ) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        RandomizableTransform.__init__(self, prob)
+        super().__init__(keys, prob, mode, allow_missing_keys)
         self.max_degrees = max_degrees
-        self.mode = ensure_tuple_rep(mode, len(self.keys))
         self._angle = 0.0
 
-    def randomize(self, data: None = None) -> None:
-        """Draw whether to transform and the angle (radians)."""
-        super().randomize(None)
-        if self._do_transform:
-            self._angle = math.radians(self.R.uniform(-self.max_degrees, self.max_degrees))
+    def draw(self, spatial_size: Sequence[int]) -> None:
+        """Draw the angle (radians)."""
+        self._angle = math.radians(self.R.uniform(-self.max_degrees, self.max_degrees))
 
     def grid(self, spatial_size: tuple[int, int]) -> torch.Tensor:
         """Sampling grid (1 x H x W x 2) of the drawn rotation, in normalised coordinates of a H x W image."""
@@ -58,11 +53,6 @@ class RandRotationd(RandomizableTransform, MapTransform):
         matrix = torch.tensor([[cos, -sin * rows / cols], [sin * cols / rows, cos]], dtype=torch.float32)
         return (identity_grid(spatial_size) @ matrix.T)[None]
 
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        d = dict(data)
-        self.randomize()
-        first = self.first_key(d)
-        if first == () or not self._do_transform:
-            return d
-        warp(d, self.key_iterator(d, self.mode), self.grid(tuple(d[first].shape[1:])), padding="zeros")
-        return d
+    def apply(self, d: dict[Hashable, torch.Tensor], spatial_size: tuple[int, ...]) -> None:
+        """Rotate every key by the drawn angle, zero fill."""
+        warp(d, self.key_iterator(d, self.mode), self.grid(spatial_size), padding="zeros")

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Sequence
 
 import torch
 import torch.nn.functional as F
 from monai.config import KeysCollection
-from monai.transforms import MapTransform, RandomizableTransform
-from monai.utils import convert_to_dst_type, convert_to_tensor, ensure_tuple_rep
+from monai.utils import convert_to_dst_type, convert_to_tensor
+
+from synfoc_components.transforms.joint import JointRandomd
 
 __all__ = ["RandScaleCropd"]
 
 
-class RandScaleCropd(RandomizableTransform, MapTransform):
+class RandScaleCropd(JointRandomd):
     """With probability ``prob``, scale each spatial axis by its own factor in ``scale_range`` and crop a random
     window of the original size; the same geometry for every key (upstream ``RandomScaleCrop``).
 
@@ -33,37 +34,24 @@ class RandScaleCropd(RandomizableTransform, MapTransform):
         mode: Sequence[str] | str = ("bilinear", "nearest-exact"),
         allow_missing_keys: bool = False,
     ) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        RandomizableTransform.__init__(self, prob)
+        super().__init__(keys, prob, mode, allow_missing_keys)
         if min(scale_range) < 1.0:
             raise ValueError(f"scale_range {scale_range} must not go below 1 (the crop must fit)")
         self.scale_range = tuple(scale_range)
-        self.mode = ensure_tuple_rep(mode, len(self.keys))
         self._scaled: tuple[int, ...] = ()
         self._start: tuple[int, ...] = ()
 
-    def randomize(self, spatial_size: Sequence[int]) -> None:
-        """Draw whether to transform, the scaled size and the crop start."""
-        super().randomize(None)
-        if not self._do_transform:
-            return
+    def draw(self, spatial_size: Sequence[int]) -> None:
+        """Draw the scaled size and the crop start."""
         factors = self.R.uniform(self.scale_range[0], self.scale_range[1], size=len(spatial_size))
         self._scaled = tuple(max(s, int(round(s * f))) for s, f in zip(spatial_size, factors))
         self._start = tuple(int(self.R.randint(0, n - s + 1)) for n, s in zip(self._scaled, spatial_size))
 
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        d = dict(data)
-        first = self.first_key(d)
-        if first == ():
-            return d
-        spatial = tuple(d[first].shape[1:])
-        self.randomize(spatial)
-        if not self._do_transform:
-            return d
-        window = (slice(None),) + tuple(slice(a, a + s) for a, s in zip(self._start, spatial))
+    def apply(self, d: dict[Hashable, torch.Tensor], spatial_size: tuple[int, ...]) -> None:
+        """Scale every key to the drawn size and crop the drawn window."""
+        window = (slice(None),) + tuple(slice(a, a + s) for a, s in zip(self._start, spatial_size))
         for key, mode in self.key_iterator(d, self.mode):
             img = convert_to_tensor(d[key], track_meta=False, dtype=torch.float32)
             corners = False if mode in ("linear", "bilinear", "bicubic") else None
             scaled = F.interpolate(img[None], size=self._scaled, mode=mode, align_corners=corners)[0]
             d[key] = convert_to_dst_type(scaled[window].contiguous(), d[key])[0]
-        return d

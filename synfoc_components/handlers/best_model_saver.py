@@ -1,0 +1,74 @@
+"""Keeping the best model of validation: a bare state_dict written atomically, its score part of the train state."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import ignite.distributed as idist
+import torch
+from ignite.engine import Engine, Events
+
+from synfoc_components.io import atomic_torch_save, remove_stale_temporaries
+
+__all__ = ["BestModelSaver"]
+
+logger = logging.getLogger(__name__)
+
+
+class BestModelSaver:
+    """Writes ``network``'s bare ``state_dict`` to ``path`` whenever its evaluator's key metric improves.
+
+    The evaluator (a MONAI ``Workflow`` with a ``key_val_metric``) tracks ``best_metric`` and ``best_metric_epoch``;
+    this handler saves when the epoch just completed is the best one, on rank 0, atomically. Its ``state_dict`` is
+    that best score: put the handler into ``TrainState``'s objects and a resumed run keeps comparing against the best
+    score of the whole run, so a worse first validation after a resume never replaces ``model.pt`` (and the
+    ``only_on_best`` reports keep describing the saved model).
+
+    Args:
+        network: the model to save (a DistributedDataParallel wrapper is unwrapped).
+        path: the file, e.g. ``models/model.pt``.
+    """
+
+    def __init__(self, network: torch.nn.Module, path: str | os.PathLike) -> None:
+        self.network, self.path = network, Path(path)
+        self.engine: Engine | None = None
+        self._pending: dict[str, Any] | None = None
+
+    def attach(self, engine: Engine) -> None:
+        """Save on ``engine``'s ``EPOCH_COMPLETED`` (after MONAI's key-metric comparison, which runs first)."""
+        self.engine = engine
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+        if idist.get_rank() == 0:
+            for stale in remove_stale_temporaries(self.path):
+                logger.info("removed %s, left by an interrupted save", stale)
+        if self._pending is not None:
+            self.load_state_dict(self._pending)
+
+    def __call__(self, engine: Engine) -> None:
+        """Write the model if the epoch just completed is the best so far."""
+        if getattr(engine.state, "key_metric_name", None) is None:
+            raise ValueError(f"BestModelSaver ({self.path}): the evaluator has no key_val_metric to compare")
+        if engine.state.best_metric_epoch != engine.state.epoch or idist.get_rank() != 0:
+            return
+        atomic_torch_save(getattr(self.network, "module", self.network).state_dict(), self.path)
+        logger.info(
+            "saved %s: best %s %.4f at epoch %d",
+            self.path, engine.state.key_metric_name, engine.state.best_metric, engine.state.epoch,
+        )  # fmt: skip
+
+    def state_dict(self) -> dict[str, Any]:
+        """The evaluator's best score and its epoch (-1 before the first validation)."""
+        if self.engine is None:
+            return dict(self._pending or {"best_metric": -1, "best_metric_epoch": -1})
+        return {"best_metric": self.engine.state.best_metric, "best_metric_epoch": self.engine.state.best_metric_epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Give the evaluator back its best score (now, or when attached)."""
+        if self.engine is None:
+            self._pending = dict(state)
+            return
+        self.engine.state.best_metric = state["best_metric"]
+        self.engine.state.best_metric_epoch = state["best_metric_epoch"]
