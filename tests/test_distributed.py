@@ -22,12 +22,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIGS = REPO / "bundles" / "prostate" / "configs"
-TINY = [
-    "--foundation", "tiny", "--sam_size", "64", "--sam_logit_stride", "4", "--unet_size", "64",
-    "--unet_channels", "4", "--num_workers", "0", "--batch_size", "2", "--log_interval", "1",
-]  # fmt: skip
+from bundle_runs import CONFIGS, REPO, TINY
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 # Test-only layer over multi_gpu_train.json: every rank records the files it renames into place (torch / ignite
 # checkpoints and the train state are written atomically, by os.replace) and, at the end, dumps its iteration, those

@@ -15,12 +15,7 @@ import torch
 from monai.bundle import ConfigParser
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIGS = REPO / "bundles" / "prostate" / "configs"
-TINY = [
-    "--foundation", "tiny", "--sam_size", "64", "--sam_logit_stride", "4", "--unet_size", "64",
-    "--unet_channels", "4", "--num_workers", "0", "--batch_size", "2", "--log_interval", "1",
-]  # fmt: skip
+from bundle_runs import CONFIGS, REPO, TINY
 
 
 def bundle(run_id: str, configs: list[str], root: Path, *overrides: str) -> subprocess.CompletedProcess:
