@@ -138,6 +138,20 @@ def busy_warning(info: dict[str, Any]) -> str | None:
     return None
 
 
+
+def announce(title: str, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Print the benchmark's header line (date, CPU, threads, torch, device) and a warning if the CPUs are busy.
+
+    Returns:
+        :func:`machine_info` of ``device``.
+    """
+    info = machine_info(device)
+    print(f"{title}: {info['date_utc']}, {info['cpu']} ({info['cpu_count']} cores), "
+          f"{info['torch_threads']} threads, torch {info['torch']}, device {device}")  # fmt: skip
+    if warning := busy_warning(info):
+        print(warning)
+    return info
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as stream:

@@ -27,7 +27,7 @@ import torch
 from ignite.engine import Events
 from monai.bundle import ConfigParser
 
-from .common import add_common_args, busy_warning, configure, machine_info, print_table, write_json
+from .common import add_common_args, announce, configure, print_table, write_json
 from .demo_data import CONFIGS, demo_dataset
 from .workload import PAPER, Setting, build_models, build_trainer
 
@@ -194,10 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
         overrides["num_workers"] = args.workers
     if args.batch is not None:
         overrides["batch_size"] = args.batch
-    info = machine_info("cpu")
-    print(f"SynFoC loader benchmark: {info['date_utc']}, {info['cpu']} ({info['cpu_count']} cores)")
-    if warning := busy_warning(info):
-        print(warning)
+    info = announce("SynFoC loader benchmark")
 
     with tempfile.TemporaryDirectory(prefix="synfoc-bench-data-") as tmp:
         dataset_dir = demo_dataset(tmp, args.data_dir)

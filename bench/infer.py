@@ -27,7 +27,7 @@ import torch
 from ignite.engine import Events
 from monai.bundle import ConfigParser
 
-from .common import add_common_args, busy_warning, configure, machine_info, print_table, synchronize, write_json
+from .common import add_common_args, announce, configure, print_table, synchronize, write_json
 from .demo_data import CONFIGS, demo_dataset
 
 __all__ = ["DEPLOY_NETWORKS", "measure_inference", "copy_test_images"]
@@ -128,11 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.repeats, args.warmup = min(args.repeats, 3), min(args.warmup, 1)
     configure(args.threads)
     device = torch.device(args.device)
-    info = machine_info(device)
-    print(f"SynFoC inference benchmark: {info['date_utc']}, {info['cpu']} ({info['cpu_count']} cores), "
-          f"{info['torch_threads']} threads, device {device}")  # fmt: skip
-    if warning := busy_warning(info):
-        print(warning)
+    info = announce("SynFoC inference benchmark", device)
     results = {}
     with tempfile.TemporaryDirectory(prefix="synfoc-bench-infer-") as tmp:
         root = Path(tmp)

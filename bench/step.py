@@ -15,7 +15,7 @@ import argparse
 
 import torch
 
-from .common import add_common_args, busy_warning, configure, geometric_mean, machine_info, print_table, write_json
+from .common import add_common_args, announce, configure, geometric_mean, machine_info, print_table, write_json
 from .measure import StepBench
 from .workload import CPU_SETTINGS, QUICK, Setting
 
@@ -52,11 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.repeats, args.warmup = min(args.repeats, 3), min(args.warmup, 1)
     configure(args.threads)
     device = torch.device(args.device)
-    info = machine_info(device)
-    print(f"SynFoC step benchmark: {info['date_utc']}, {info['cpu']} ({info['cpu_count']} cores), "
-          f"{info['torch_threads']} threads, torch {info['torch']}, device {device}")  # fmt: skip
-    if warning := busy_warning(info):
-        print(warning)
+    info = announce("SynFoC step benchmark", device)
 
     results, breakdowns = [], {}
     for setting in settings_from_args(args):
