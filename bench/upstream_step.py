@@ -26,8 +26,6 @@ import torch.nn.functional as F
 from synfoc_components.engines.trainer import SynFoCTrainer
 from synfoc_components.handlers.ema import EMATeacher
 from synfoc_components.losses import (
-    consensus_divergence_loss,
-    consistency_ramp,
     ensemble_pseudo_labels,
     self_mutual_confidence,
 )
@@ -158,19 +156,8 @@ class UpstreamIteration:
             unet_x, unet_mix = t.unet(resize(x, t.unet_size)), t.unet(mixed_unet)
         sam_x, sam_mix = sam_logits.split(x.shape[0])
 
-        loss_fn = t.loss_function
-        target_sam, mask_sam = box_mix(pseudo.labels_sam, y_small, box_small), pseudo.masks_sam.maximum(box_small)
-        target_unet, mask_unet = box_mix(pseudo.labels_unet, y_unet, box), pseudo.masks_unet.maximum(box)
-        terms = {
-            "sup_sam": loss_fn(sam_x, y_small),
-            "sup_unet": loss_fn(unet_x, y_unet),
-            "unsup_sam": loss_fn(sam_mix, target_sam, mask_sam),
-            "unsup_unet": loss_fn(unet_mix, target_unet, mask_unet),
-        }
-        terms["consensus"], terms["divergence"] = consensus_divergence_loss(sam_mix, unet_mix)
-        weight = t.consistency * consistency_ramp(self.step, t.max_iterations)
-        unsupervised = terms["unsup_sam"] + terms["unsup_unet"] + terms["consensus"] + terms["divergence"]
-        loss = terms["sup_sam"] + terms["sup_unet"] + weight * unsupervised
+        terms = t.student_losses(sam_x, sam_mix, unet_x, unet_mix, y_small, y_unet, pseudo, box, box_small)
+        loss, _ = t.total_loss(terms, self.step)
 
         t.grad_scaler.scale(loss).backward()
         for optimizer in (t.optimizer, t.unet_optimizer):

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from synfoc_components.handlers.ema import EMATeacher
 from synfoc_components.losses import (
     CEDiceLoss,
+    PseudoLabels,
     consensus_divergence_loss,
     consistency_ramp,
     ensemble_pseudo_labels,
@@ -234,9 +235,7 @@ class SynFoCTrainer(SupervisedTrainer):
             loss = terms["sup_sam"] + terms["sup_unet"]
         else:
             terms, stats = engine._semi_supervised_terms(x, y, engine._next_unlabeled())
-            weight = engine.consistency * consistency_ramp(engine.state.iteration - 1, engine.max_iterations)
-            unsupervised = terms["unsup_sam"] + terms["unsup_unet"] + terms["consensus"] + terms["divergence"]
-            loss = terms["sup_sam"] + terms["sup_unet"] + weight * unsupervised
+            loss, weight = engine.total_loss(terms, engine.state.iteration - 1)
         engine.fire_event(IterationEvents.LOSS_COMPLETED)
 
         engine.grad_scaler.scale(loss).backward()
@@ -294,6 +293,32 @@ class SynFoCTrainer(SupervisedTrainer):
         sam_x, sam_mix = sam_logits.split(x.shape[0])
         self.fire_event(IterationEvents.FORWARD_COMPLETED)
 
+        terms = self.student_losses(sam_x, sam_mix, unet_x, unet_mix, y_small, y_unet, pseudo, box, box_small)
+        return terms, {"confidence": pseudo.masks_unet.mean(), "alpha": alpha.mean()}
+
+    def total_loss(self, terms: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, float]:
+        """L = L_sup + lambda(step) (L_unsup + L_consensus + L_divergence); returns (L, lambda(step))."""
+        weight = self.consistency * consistency_ramp(step, self.max_iterations)
+        unsupervised = terms["unsup_sam"] + terms["unsup_unet"] + terms["consensus"] + terms["divergence"]
+        return terms["sup_sam"] + terms["sup_unet"] + weight * unsupervised, weight
+
+    def student_losses(
+        self,
+        sam_x: torch.Tensor,
+        sam_mix: torch.Tensor,
+        unet_x: torch.Tensor,
+        unet_mix: torch.Tensor,
+        y_small: torch.Tensor,
+        y_unet: torch.Tensor,
+        pseudo: PseudoLabels,
+        box: torch.Tensor,
+        box_small: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """Every loss term of the students' logits on the labeled (``*_x``) and mixed (``*_mix``) batches.
+
+        Inside the pasted box (``box`` at the U-Net size, ``box_small`` at the SAM logit size) the target is the label
+        and fully trusted; elsewhere it is the ensemble pseudo-label under its confidence mask.
+        """
         target_sam, mask_sam = box_mix(pseudo.labels_sam, y_small, box_small), pseudo.masks_sam.maximum(box_small)
         target_unet, mask_unet = box_mix(pseudo.labels_unet, y_unet, box), pseudo.masks_unet.maximum(box)
         loss_fn = self.loss_function
@@ -304,7 +329,7 @@ class SynFoCTrainer(SupervisedTrainer):
             "unsup_unet": loss_fn(unet_mix, target_unet, mask_unet),
         }
         terms["consensus"], terms["divergence"] = consensus_divergence_loss(sam_mix, unet_mix)
-        return terms, {"confidence": pseudo.masks_unet.mean(), "alpha": alpha.mean()}
+        return terms
 
 
 def _check_finite(output: dict[str, float], iteration: int) -> None:
