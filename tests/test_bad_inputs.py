@@ -149,7 +149,7 @@ def test_prepare_refuses_or_converts(tmp_path, case, change, args, expected, sta
 def test_prepare_unknown_dataset(tmp_path):
     result = prepare_cli("nosuch", "--source", str(tmp_path), "--out", str(tmp_path / "out"))
     assert result.returncode == 2
-    assert re.search(r"unknown dataset 'nosuch'; known datasets: folder, prostate", last_line(result.stderr))
+    assert re.search(r"unknown dataset 'nosuch'; known datasets: acdc, busi, folder, fundus, mnms, mscmrseg, prostate", last_line(result.stderr))
 
 
 def test_prepare_into_a_folder_that_cannot_be_written(tmp_path):

@@ -269,5 +269,5 @@ def test_cli(tmp_path: Path) -> None:
 
 def test_demo_unknown_dataset() -> None:
     assert "prostate" in DEMOS
-    with pytest.raises(ValueError, match="no demo data for dataset 'busi'"):
-        write_demo("busi", "unused")
+    with pytest.raises(ValueError, match="no demo data for dataset 'nope'"):
+        write_demo("nope", "unused")

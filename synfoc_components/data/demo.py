@@ -12,8 +12,14 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
+from synfoc_components.data.demo_acdc import write_acdc_demo
+from synfoc_components.data.demo_busi import write_busi_demo
+from synfoc_components.data.demo_fundus import write_fundus_demo
+from synfoc_components.data.demo_mnms import write_mnms_demo
+from synfoc_components.data.demo_mscmrseg import write_mscmrseg_demo
 from synfoc_components.data.demo_prostate import write_prostate_demo
 from synfoc_components.data.errors import DataError
 from synfoc_components.data.prepare import prepare
@@ -23,7 +29,14 @@ __all__ = ["DEMOS", "write_demo", "ensure_demo_dataset"]
 
 logger = logging.getLogger(__name__)
 
-DEMOS: dict[str, Callable[..., Path]] = {"prostate": write_prostate_demo}
+DEMOS: dict[str, Callable[..., Path]] = {
+    "prostate": write_prostate_demo,
+    "fundus": write_fundus_demo,
+    "mnms": write_mnms_demo,
+    "busi": write_busi_demo,
+    "acdc": write_acdc_demo,
+    "mscmrseg": write_mscmrseg_demo,
+}
 """Demo writers by dataset name: ``writer(out, seed=...) -> root of the written public layout``."""
 
 
@@ -52,7 +65,7 @@ def _warn_synthetic(datalist: Path, name: str) -> None:
     )  # fmt: skip
 
 
-def ensure_demo_dataset(dataset_dir: str, name: str = "prostate") -> str:
+def ensure_demo_dataset(dataset_dir: str, name: str = "prostate", **prepare_options: Any) -> str:
     """Return ``dataset_dir/datalist.json``, generating and preparing the demo dataset there if the folder is new.
 
     Generation happens in a temporary sibling folder that is moved into place when complete, so concurrent callers
@@ -61,6 +74,8 @@ def ensure_demo_dataset(dataset_dir: str, name: str = "prostate") -> str:
     Args:
         dataset_dir: the bundle's dataset folder.
         name: dataset name (selects the demo and the prepare reader).
+        prepare_options: options of the prepare step for the demo (e.g. ``lb_ratio``); a prepared dataset is used
+            as it was prepared.
 
     Returns:
         The datalist path.
@@ -86,7 +101,7 @@ def ensure_demo_dataset(dataset_dir: str, name: str = "prostate") -> str:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.demo-", dir=target.parent))
     try:
         source = write_demo(name, str(staging / "source"))
-        prepare(name, source=source, out=str(staging))
+        prepare(name, source=source, out=str(staging), **prepare_options)
         try:
             os.replace(staging, target)
         except OSError:

@@ -1,9 +1,11 @@
 """The paper's split protocol (method.md 4) plus a validation split taken from train, by case.
 
-* labeled: the first ``lb_num`` training slices, sorted by (case, slice), of the labeled domain; their cases are
-  never drawn for validation, so this is exactly the paper's labeled set.
-* val: a seeded random ``val_fraction`` of every domain's training cases (at least one where a domain has two or
-  more), never from test.
+* labeled: the first ``lb_num`` training slices, sorted by (case, slice), of the labeled domain; or, with
+  ``lb_cases``, every training slice of the first ``lb_cases`` patients (sorted) of the labeled domain (ACDC's
+  protocol labels whole patients). Their patients are never drawn for validation, so this is exactly the paper's
+  labeled set.
+* val: the source's own validation slices where it has them (ACDC's ``val.list``); else a seeded random
+  ``val_fraction`` of every domain's training patients (at least one where a domain has two or more), never from test.
 * unlabeled: every other training slice of every domain.  test: the source's test split, untouched.
 """
 
@@ -16,11 +18,13 @@ from collections.abc import Sequence
 from synfoc_components.data.errors import DataError
 from synfoc_components.data.source import SourceSlice
 
-__all__ = ["SPLITS", "resolve_lb_num", "assign_splits"]
+__all__ = ["SPLITS", "ALL_CASES", "resolve_lb_num", "resolve_lb_cases", "assign_splits"]
 
 logger = logging.getLogger(__name__)
 
 SPLITS = ("labeled", "unlabeled", "val", "test")
+ALL_CASES = "all"
+"""``lb_cases`` value that labels every training patient of the labeled domain (domain adaptation)."""
 
 
 def resolve_lb_num(lb_num: int | None, lb_ratio: float | None, default: int, total_train: int) -> int:
@@ -42,6 +46,48 @@ def resolve_lb_num(lb_num: int | None, lb_ratio: float | None, default: int, tot
     if int(lb_num) != lb_num or lb_num < 1:
         raise DataError("--lb_num", f"{lb_num} labeled slices; at least one is needed")
     return int(lb_num)
+
+
+def resolve_lb_cases(
+    lb_cases: int | str | None, lb_num: int | None, lb_ratio: float | None, default: int | str
+) -> int | str | None:
+    """The number of labeled patients (or ``"all"``), or None where slices are counted (``resolve_lb_num``).
+
+    A given ``lb_cases`` is used; a given ``lb_num`` or ``lb_ratio`` counts slices; else the dataset's default
+    (0: slices).
+
+    Raises:
+        DataError: ``lb_cases`` together with ``lb_num`` or ``lb_ratio``, or not a positive whole number or "all".
+    """
+    if lb_cases is None:
+        if lb_num is not None or lb_ratio is not None or not default:
+            return None
+        lb_cases = default
+    elif lb_num is not None or lb_ratio is not None:
+        raise DataError("--lb_cases", "give one of --lb_cases, --lb_num and --lb_ratio, not several")
+    if lb_cases == ALL_CASES:
+        return ALL_CASES
+    if isinstance(lb_cases, bool) or not isinstance(lb_cases, (int, float)) or int(lb_cases) != lb_cases:
+        raise DataError("--lb_cases", f"{lb_cases!r} must be a whole number of patients or {ALL_CASES!r}")
+    if lb_cases < 1:
+        raise DataError("--lb_cases", f"{lb_cases} labeled cases; at least one is needed")
+    return int(lb_cases)
+
+
+def _labeled_slices(
+    pool: list[SourceSlice], labeled_domain: str, lb_num: int, lb_cases: int | str | None
+) -> list[SourceSlice]:
+    """The labeled slices of the labeled domain's sorted training slices ``pool``."""
+    if lb_cases is None:
+        if lb_num > len(pool):
+            raise DataError("--lb_num", f"{lb_num} is larger than the {len(pool)} training slices of {labeled_domain}")
+        return pool[:lb_num]
+    patients = sorted({s.patient for s in pool})
+    count = len(patients) if lb_cases == ALL_CASES else int(lb_cases)
+    if count > len(patients):
+        raise DataError("--lb_cases", f"{count} is larger than the {len(patients)} training cases of {labeled_domain}")
+    chosen = set(patients[:count])
+    return [s for s in pool if s.patient in chosen]
 
 
 def _check_unique(slices: Sequence[SourceSlice]) -> None:
@@ -68,6 +114,7 @@ def assign_splits(
     lb_num: int,
     val_fraction: float = 0.1,
     seed: int = 1337,
+    lb_cases: int | str | None = None,
 ) -> dict[tuple[str, str, int], str]:
     """Assign every slice to one of ``SPLITS``.
 
@@ -75,16 +122,18 @@ def assign_splits(
         slices: all source slices.
         domains: the dataset's domains.
         labeled_domain: the one domain that gives the labeled slices.
-        lb_num: number of labeled slices.
-        val_fraction: fraction of each domain's training cases used for validation.
+        lb_num: number of labeled slices (ignored with ``lb_cases``).
+        val_fraction: fraction of each domain's training patients used for validation (domains whose source has
+            ``"val"`` slices use those instead).
         seed: seed of the validation draw.
+        lb_cases: label every slice of this many patients (or ``"all"``) instead of ``lb_num`` slices.
 
     Returns:
         ``{slice.key: split}``.
 
     Raises:
-        DataError: unknown labeled domain, a domain without train or test slices, ``lb_num`` too large,
-            duplicate slices, a bad ``val_fraction``.
+        DataError: unknown labeled domain, a domain without train or test slices, ``lb_num`` or ``lb_cases`` too
+            large, duplicate slices, a bad ``val_fraction``.
     """
     if labeled_domain not in domains:
         raise DataError("--lb_domain", f"unknown domain {labeled_domain!r}; domains: {', '.join(domains)}")
@@ -96,14 +145,15 @@ def assign_splits(
             if not any(s.domain == domain and s.split == split for s in slices):
                 raise DataError(f"domain {domain}", f"no {split} slices (an empty domain cannot be used)")
     train = sorted((s for s in slices if s.split == "train"), key=lambda s: (s.case, s.index))
-    pool = [s for s in train if s.domain == labeled_domain]
-    if lb_num > len(pool):
-        raise DataError("--lb_num", f"{lb_num} is larger than the {len(pool)} training slices of {labeled_domain}")
-    labeled = {s.key for s in pool[:lb_num]}
-    reserved = {s.case for s in pool[:lb_num]}
+    picked = _labeled_slices([s for s in train if s.domain == labeled_domain], labeled_domain, lb_num, lb_cases)
+    labeled = {s.key for s in picked}
+    reserved = {s.patient for s in picked}
+    given_val = {s.domain for s in slices if s.split == "val"}
     val: set[tuple[str, str]] = set()
     for domain in domains:
-        cases = sorted({s.case for s in train if s.domain == domain})
+        if domain in given_val:
+            continue
+        cases = sorted({s.patient for s in train if s.domain == domain})
         rng = random.Random(f"{seed}:{domain}")
         chosen = _val_cases(cases, reserved if domain == labeled_domain else set(), val_fraction, rng)
         if not chosen and val_fraction > 0:
@@ -111,10 +161,10 @@ def assign_splits(
         val.update((domain, c) for c in chosen)
     splits = {}
     for s in slices:
-        if s.split == "test":
-            splits[s.key] = "test"
+        if s.split in ("test", "val"):
+            splits[s.key] = s.split
         elif s.key in labeled:
             splits[s.key] = "labeled"
         else:
-            splits[s.key] = "val" if (s.domain, s.case) in val else "unlabeled"
+            splits[s.key] = "val" if (s.domain, s.patient) in val else "unlabeled"
     return splits

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from synfoc_components.data.readers import folder, prostate  # noqa: F401  (registration)
+from synfoc_components.data.readers import acdc, busi, folder, fundus, mnms, mscmrseg, prostate  # noqa: F401
 from synfoc_components.data.readers.registry import READERS, Reader, get_reader, read_source, register_reader
 
 __all__ = ["READERS", "Reader", "get_reader", "read_source", "register_reader"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,9 @@ from synfoc_components.data.source import SPLITS_IN_SOURCE, SourceSlice
 __all__ = ["SYNTHETIC_MARKER", "is_synthetic", "locate_root", "stem", "case_and_index", "paired_files", "image_slice"]
 
 logger = logging.getLogger(__name__)
+
+MaskReader = Callable[[Path, Conversions], np.ndarray]
+"""``read(path, conversions) -> stored mask values`` (before the label encoder maps them to class ids)."""
 
 SYNTHETIC_MARKER = "SYNTHETIC_DATA.txt"
 """A file of this name at a source root marks generated demo data; the datalist then says ``"synthetic": true``."""
@@ -95,26 +99,40 @@ def paired_files(
 
 
 def image_slice(
-    domain: str, split: str, image: Path, mask: Path, encoder: LabelEncoder, channels: int, group_slices: bool = True
+    domain: str,
+    split: str,
+    image: Path,
+    mask: Path | Sequence[Path],
+    encoder: LabelEncoder,
+    channels: int,
+    group_slices: bool = True,
+    mask_reader: MaskReader = read_mask,
 ) -> SourceSlice:
-    """Describe a 2D image/mask file pair as one slice.
+    """Describe a 2D image and its mask file(s) as one slice.
 
     Args:
         domain: domain name.
         split: ``"train"`` or ``"test"``.
         image: image file.
-        mask: mask file.
+        mask: mask file, or several (e.g. one per lesion): their class ids are merged by pixel-wise maximum.
         encoder: stored mask value -> class id.
         channels: image channels to produce (1 or 3).
         group_slices: read ``<case>_<slice>`` names as slices of one case; otherwise every file is its own case.
+        mask_reader: reads a mask file's stored values (default ``read_mask``: gray values, colour is an error).
     """
+    masks = [mask] if isinstance(mask, (str, Path)) else list(mask)
 
     def load(conversions: Conversions) -> tuple[np.ndarray, np.ndarray]:
         pixels = read_image(image, channels, conversions)
-        labels = encoder(read_mask(mask, conversions), mask)
-        if pixels.shape[:2] != labels.shape:
-            size = "{1}x{0}".format
-            raise DataError(mask, f"mask size {size(*labels.shape)} differs from image size {size(*pixels.shape[:2])}")
+        labels = None
+        for path in masks:
+            encoded = encoder(mask_reader(path, conversions), path)
+            if encoded.shape != pixels.shape[:2]:
+                size = "{1}x{0}".format
+                raise DataError(
+                    path, f"mask size {size(*encoded.shape[:2])} differs from image size {size(*pixels.shape[:2])}"
+                )
+            labels = encoded if labels is None else np.maximum(labels, encoded)
         return pixels, labels
 
     case, index = case_and_index(stem(image)) if group_slices else (stem(image), 0)

@@ -1,0 +1,136 @@
+"""The BUSI reader (Cairo release layout, one or more masks per image, no split in the release) and its demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synfoc_components.data import DataError, prepare
+from synfoc_components.data.demo import DEMOS
+from synfoc_components.data.demo_busi import write_busi_demo
+
+SPLITS = ("labeled", "unlabeled", "val", "test")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _png(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def _lesion(n: int, second: bool = False) -> np.ndarray:
+    mask = np.zeros((18, 22), np.uint8)
+    if second:
+        mask[12:16, 2:6] = 255
+    else:
+        mask[3:9, 8 : 12 + n % 5] = 255
+    return mask
+
+
+def _busi(root: Path, benign: int = 11, malignant: int = 5) -> Path:
+    """``Dataset_BUSI_with_GT/{benign,malignant,normal}/<cls> (<n>).png`` + ``_mask.png``; benign (3) has two masks;
+    ``normal`` holds an unreadable file (it must not be read)."""
+    base = root / "Dataset_BUSI_with_GT"
+    for cls, count in (("benign", benign), ("malignant", malignant)):
+        for n in range(1, count + 1):
+            mask = _lesion(n)
+            image = np.dstack([np.where(mask > 0, 30, 150 + n).astype(np.uint8)] * 3)  # gray stored as RGB
+            _png(base / cls / f"{cls} ({n}).png", image)
+            _png(base / cls / f"{cls} ({n})_mask.png", mask)
+    _png(base / "benign" / "benign (3)_mask_1.png", _lesion(3, second=True))
+    (base / "normal").mkdir()
+    (base / "normal" / "normal (1).png").write_bytes(b"not a png")
+    return base
+
+
+def _read(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _label(out: Path, item: dict) -> np.ndarray:
+    return np.asarray(Image.open(out / item["label"]))
+
+
+def test_prepare_split_ratio_and_merged_masks(tmp_path: Path) -> None:
+    _busi(tmp_path / "src")
+    out = tmp_path / "out"
+    doc = _read(prepare("busi", str(tmp_path / "src"), str(out), val_fraction=0.25))
+    assert (doc["dataset"], doc["domains"], doc["labeled_domain"]) == ("busi", ["benign", "malignant"], "benign")
+    assert (doc["num_classes"], doc["channels"], doc["synthetic"]) == (2, 1, False)
+    # sorted by file name: (1), (10), (11), (2), ..., (9); the last floor(0.2 * 11) = 2 are test
+    assert {i["case"] for i in doc["test"] if i["domain"] == "benign"} == {"benign (8)", "benign (9)"}
+    assert {i["case"] for i in doc["test"] if i["domain"] == "malignant"} == {"malignant (5)"}
+    assert doc["lb_num"] == int((9 + 4) / 8) == 1 and doc["labeled"][0]["case"] == "benign (1)"  # default 1/8
+    counts = {d: [sum(i["domain"] == d for i in doc[s]) for s in SPLITS] for d in doc["domains"]}
+    assert counts == {"benign": [1, 6, 2, 2], "malignant": [0, 3, 1, 1]}
+    assert not any(i["domain"] == "normal" for s in SPLITS for i in doc[s])
+    merged = next(i for s in SPLITS for i in doc[s] if i["case"] == "benign (3)")
+    np.testing.assert_array_equal(_label(out, merged), ((_lesion(3) | _lesion(3, second=True)) > 0).astype(np.uint8))
+    assert Image.open(out / merged["image"]).mode == "L"
+    quarter = _read(prepare("busi", str(tmp_path / "src" / "Dataset_BUSI_with_GT"), str(tmp_path / "q"), lb_ratio=0.25))
+    assert [i["case"] for i in quarter["labeled"]] == ["benign (1)", "benign (10)", "benign (11)"]
+
+
+def test_noisy_masks_snap_and_bad_files_fail(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    base = _busi(tmp_path / "src")
+    mask_path = base / "malignant" / "malignant (2)_mask.png"
+    lesion = _lesion(2)
+    noisy = np.where(lesion > 0, 243, 7).astype(np.uint8)
+    noisy[3, 8:10] = 170  # anti-aliased outline pixels, nearer to 255
+    _png(mask_path, np.dstack([noisy] * 3))
+    with caplog.at_level(logging.WARNING):
+        doc = _read(prepare("busi", str(tmp_path / "src"), str(tmp_path / "out"), lb_num=2))
+    assert "snapped" in caplog.text
+    item = next(i for s in SPLITS for i in doc[s] if i["case"] == "malignant (2)")
+    np.testing.assert_array_equal(_label(tmp_path / "out", item), (lesion > 0).astype(np.uint8))
+    bad = lesion.copy()
+    bad[10:16, 0:10] = 100
+    _png(mask_path, bad)
+    with pytest.raises(DataError, match=r"mask values 100 \(.*\) lie farther than 40") as caught:
+        prepare("busi", str(tmp_path / "src"), str(tmp_path / "bad"), lb_num=2)
+    assert str(mask_path) in str(caught.value)
+    mask_path.unlink()
+    with pytest.raises(DataError, match=r"no mask malignant \(2\)_mask.png next to it") as caught:
+        prepare("busi", str(tmp_path / "src"), str(tmp_path / "bad"), lb_num=2)
+    assert str(base / "malignant" / "malignant (2).png") in str(caught.value)
+    assert not (tmp_path / "bad" / "datalist.json").exists()
+
+
+def test_demo_is_deterministic_and_prepared(tmp_path: Path) -> None:
+    assert DEMOS["busi"] is write_busi_demo
+    small = dict(size=32, benign=10, malignant=5, normal=1)
+    for name, seed in (("one", 0), ("two", 0)):
+        write_busi_demo(str(tmp_path / name), seed=seed, **small)
+    write_busi_demo(str(tmp_path / "other"), seed=1, size=32, benign=2, malignant=0, normal=0)
+    files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*.png"))
+    assert len(files) == (10 + 5 + 1) * 2 + 1  # image and mask each, benign (10) has a second lesion
+    assert all((tmp_path / "one" / f).read_bytes() == (tmp_path / "two" / f).read_bytes() for f in files)
+    other = sorted(p.relative_to(tmp_path / "other") for p in (tmp_path / "other").rglob("*.png"))
+    assert all((tmp_path / "one" / f).read_bytes() != (tmp_path / "other" / f).read_bytes() for f in other)
+    root = tmp_path / "one" / "Dataset_BUSI_with_GT"
+    second = np.asarray(Image.open(root / "benign" / "benign (10)_mask_1.png"))
+    out = tmp_path / "out"
+    doc = _read(prepare("busi", str(tmp_path / "one"), str(out)))
+    assert doc["synthetic"] is True and doc["lb_num"] == 1 and len(doc["test"]) == 2 + 1
+    for item in (i for s in SPLITS for i in doc[s]):
+        assert set(np.unique(_label(out, item))) == {0, 1}  # every image has a lesion
+    item = next(i for s in SPLITS for i in doc[s] if i["case"] == "benign (10)")
+    assert second.any() and _label(out, item)[second > 0].all()  # the second mask file is merged
+
+
+def test_cli(tmp_path: Path) -> None:
+    _busi(tmp_path / "src")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    command = [sys.executable, "-m", "synfoc_components.data", "prepare", "busi", "--source", str(tmp_path / "src")]
+    command += ["--out", str(tmp_path / "out"), "--lb_ratio", "0.25"]
+    done = subprocess.run(command, env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()
+    assert len(_read(tmp_path / "out" / "datalist.json")["labeled"]) == 3
