@@ -20,7 +20,6 @@ import argparse
 import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,7 +28,7 @@ from monai.bundle import ConfigParser
 
 from .common import add_common_args, announce, configure, print_table, write_json
 from .demo_data import CONFIGS, demo_dataset
-from .workload import PAPER, Setting, build_models, build_trainer
+from .workload import Setting, build_models, build_trainer
 
 __all__ = ["bundle_loaders", "loader_throughput", "TimedLoader", "stall_table", "training_wait"]
 

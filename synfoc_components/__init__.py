@@ -2,7 +2,8 @@
 
 A foundation model (MedSAM / LiteMedSAM adapted with LoRA) and a U-Net trained from scratch teach each other on
 mixed-domain unlabeled images. Sub-packages: ``networks``, ``losses``, ``engines``, ``handlers``, ``transforms``,
-``data`` and ``metrics``; each is imported on first use, so bundle configs need only ``$import synfoc_components``.
+``data``, ``metrics`` and ``zoo``; each is imported on first use, so bundle configs need only
+``$import synfoc_components``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from types import ModuleType
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("data", "engines", "error_report", "handlers", "io", "losses", "metrics", "networks", "transforms")
+_SUBPACKAGES = (
+    "data", "engines", "error_report", "handlers", "io", "losses", "metrics", "networks", "transforms", "zoo"
+)  # fmt: skip
 
 
 def __getattr__(name: str) -> ModuleType:

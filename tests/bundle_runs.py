@@ -62,11 +62,18 @@ def tiny_dataset(root: Path) -> Path:
     return root / "data"
 
 
-def bundle_command(run_id: str, configs: list[str], root: Path, *overrides: str) -> list[str]:
-    """The ``python -m monai.bundle run`` command line of the prostate bundle's ``configs`` under ``root``."""
-    files = "[" + ",".join(f"'{CONFIGS / c}'" for c in configs) + "]"
+BUNDLES = sorted(p.parent.name for p in (REPO / "bundles").glob("*/configs"))
+"""Names of the bundles in the repository (``bundles/<name>/configs``)."""
+
+
+def bundle_command(
+    run_id: str, configs: list[str], root: Path, *overrides: str, bundle: str = "prostate"
+) -> list[str]:
+    """The ``python -m monai.bundle run`` command line of ``bundle``'s ``configs`` under ``root``."""
+    folder = REPO / "bundles" / bundle / "configs"
+    files = "[" + ",".join(f"'{folder / c}'" for c in configs) + "]"
     cmd = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", files, "--bundle_root", str(root)]
-    cmd += ["--meta_file", str(CONFIGS / "metadata.json"), "--logging_file", str(CONFIGS / "logging.conf")]
+    cmd += ["--meta_file", str(folder / "metadata.json"), "--logging_file", str(folder / "logging.conf")]
     return cmd + list(overrides)
 
 
@@ -74,9 +81,11 @@ ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 """The environment of bundle commands in tests (see :func:`one_torch_thread`)."""
 
 
-def run_bundle(run_id: str, configs: list[str], root: Path, *overrides: str) -> subprocess.CompletedProcess:
+def run_bundle(
+    run_id: str, configs: list[str], root: Path, *overrides: str, bundle: str = "prostate"
+) -> subprocess.CompletedProcess:
     """Run a bundle command to its end and return it (stdout and stderr captured as text)."""
-    cmd = bundle_command(run_id, configs, root, *overrides)
+    cmd = bundle_command(run_id, configs, root, *overrides, bundle=bundle)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO, env=ONE_THREAD)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -15,15 +14,13 @@ import torch
 from monai.bundle import ConfigParser
 from PIL import Image
 
-from bundle_runs import CONFIGS, REPO, TINY
+from bundle_runs import CONFIGS, REPO, TINY, bundle_command
 
 
 def bundle(run_id: str, configs: list[str], root: Path, *overrides: str) -> subprocess.CompletedProcess:
     """Run ``python -m monai.bundle run <run_id>`` on the prostate bundle's ``configs`` under ``root``."""
-    files = "[" + ",".join(f"'{CONFIGS / c}'" for c in configs) + "]"
-    cmd = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", files, "--bundle_root", str(root)]
-    cmd += ["--meta_file", str(CONFIGS / "metadata.json"), "--logging_file", str(CONFIGS / "logging.conf")]
-    result = subprocess.run(cmd + list(overrides), capture_output=True, text=True, timeout=600, cwd=REPO)
+    cmd = bundle_command(run_id, configs, root, *overrides)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 

@@ -8,6 +8,7 @@ from .model_loader import ModelLoader
 from .domain_metrics_saver import DomainMetricsSaver
 from .train_state import TrainState, rng_state, set_rng_state
 from .progress import LossProgressBar
+from .tracking import scalar_outputs, tracked_handlers
 
 __all__ = [
     "BestModelSaver",
@@ -18,5 +19,7 @@ __all__ = [
     "TrainState",
     "ema_rate",
     "rng_state",
+    "scalar_outputs",
     "set_rng_state",
+    "tracked_handlers",
 ]

