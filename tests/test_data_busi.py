@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from data_fixtures import SPLITS, assert_header, prepare_cli, prepared, read_label, save_png
 from synfoc_components.data import DataError, prepare
 from synfoc_components.data.demo import DEMOS
 from synfoc_components.data.demo_busi import write_busi_demo
-
-SPLITS = ("labeled", "unlabeled", "val", "test")
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _png(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
 
 
 def _lesion(n: int, second: bool = False) -> np.ndarray:
@@ -43,28 +32,20 @@ def _busi(root: Path, benign: int = 11, malignant: int = 5) -> Path:
         for n in range(1, count + 1):
             mask = _lesion(n)
             image = np.dstack([np.where(mask > 0, 30, 150 + n).astype(np.uint8)] * 3)  # gray stored as RGB
-            _png(base / cls / f"{cls} ({n}).png", image)
-            _png(base / cls / f"{cls} ({n})_mask.png", mask)
-    _png(base / "benign" / "benign (3)_mask_1.png", _lesion(3, second=True))
+            save_png(base / cls / f"{cls} ({n}).png", image)
+            save_png(base / cls / f"{cls} ({n})_mask.png", mask)
+    save_png(base / "benign" / "benign (3)_mask_1.png", _lesion(3, second=True))
     (base / "normal").mkdir()
     (base / "normal" / "normal (1).png").write_bytes(b"not a png")
     return base
 
 
-def _read(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())
-
-
-def _label(out: Path, item: dict) -> np.ndarray:
-    return np.asarray(Image.open(out / item["label"]))
-
-
 def test_prepare_split_ratio_and_merged_masks(tmp_path: Path) -> None:
     _busi(tmp_path / "src")
     out = tmp_path / "out"
-    doc = _read(prepare("busi", str(tmp_path / "src"), str(out), val_fraction=0.25))
-    assert (doc["dataset"], doc["domains"], doc["labeled_domain"]) == ("busi", ["benign", "malignant"], "benign")
-    assert (doc["num_classes"], doc["channels"], doc["synthetic"]) == (2, 1, False)
+    doc = prepared("busi", tmp_path / "src", out, val_fraction=0.25)
+    assert_header(doc, num_classes=2, channels=1)
+    assert_header(doc, dataset="busi", domains=["benign", "malignant"], labeled_domain="benign", synthetic=False)
     # sorted by file name: (1), (10), (11), (2), ..., (9); the last floor(0.2 * 11) = 2 are test
     assert {i["case"] for i in doc["test"] if i["domain"] == "benign"} == {"benign (8)", "benign (9)"}
     assert {i["case"] for i in doc["test"] if i["domain"] == "malignant"} == {"malignant (5)"}
@@ -73,9 +54,10 @@ def test_prepare_split_ratio_and_merged_masks(tmp_path: Path) -> None:
     assert counts == {"benign": [1, 6, 2, 2], "malignant": [0, 3, 1, 1]}
     assert not any(i["domain"] == "normal" for s in SPLITS for i in doc[s])
     merged = next(i for s in SPLITS for i in doc[s] if i["case"] == "benign (3)")
-    np.testing.assert_array_equal(_label(out, merged), ((_lesion(3) | _lesion(3, second=True)) > 0).astype(np.uint8))
+    union = (_lesion(3) | _lesion(3, second=True)) > 0
+    np.testing.assert_array_equal(read_label(out, merged), union.astype(np.uint8))
     assert Image.open(out / merged["image"]).mode == "L"
-    quarter = _read(prepare("busi", str(tmp_path / "src" / "Dataset_BUSI_with_GT"), str(tmp_path / "q"), lb_ratio=0.25))
+    quarter = prepared("busi", tmp_path / "src" / "Dataset_BUSI_with_GT", tmp_path / "q", lb_ratio=0.25)
     assert [i["case"] for i in quarter["labeled"]] == ["benign (1)", "benign (10)", "benign (11)"]
 
 
@@ -85,15 +67,15 @@ def test_noisy_masks_snap_and_bad_files_fail(tmp_path: Path, caplog: pytest.LogC
     lesion = _lesion(2)
     noisy = np.where(lesion > 0, 243, 7).astype(np.uint8)
     noisy[3, 8:10] = 170  # anti-aliased outline pixels, nearer to 255
-    _png(mask_path, np.dstack([noisy] * 3))
+    save_png(mask_path, np.dstack([noisy] * 3))
     with caplog.at_level(logging.WARNING):
-        doc = _read(prepare("busi", str(tmp_path / "src"), str(tmp_path / "out"), lb_num=2))
+        doc = prepared("busi", tmp_path / "src", tmp_path / "out", lb_num=2)
     assert "snapped" in caplog.text
     item = next(i for s in SPLITS for i in doc[s] if i["case"] == "malignant (2)")
-    np.testing.assert_array_equal(_label(tmp_path / "out", item), (lesion > 0).astype(np.uint8))
+    np.testing.assert_array_equal(read_label(tmp_path / "out", item), (lesion > 0).astype(np.uint8))
     bad = lesion.copy()
     bad[10:16, 0:10] = 100
-    _png(mask_path, bad)
+    save_png(mask_path, bad)
     with pytest.raises(DataError, match=r"mask values 100 \(.*\) lie farther than 40") as caught:
         prepare("busi", str(tmp_path / "src"), str(tmp_path / "bad"), lb_num=2)
     assert str(mask_path) in str(caught.value)
@@ -118,19 +100,15 @@ def test_demo_is_deterministic_and_prepared(tmp_path: Path) -> None:
     root = tmp_path / "one" / "Dataset_BUSI_with_GT"
     second = np.asarray(Image.open(root / "benign" / "benign (10)_mask_1.png"))
     out = tmp_path / "out"
-    doc = _read(prepare("busi", str(tmp_path / "one"), str(out)))
+    doc = prepared("busi", tmp_path / "one", out)
     assert doc["synthetic"] is True and doc["lb_num"] == 1 and len(doc["test"]) == 2 + 1
     for item in (i for s in SPLITS for i in doc[s]):
-        assert set(np.unique(_label(out, item))) == {0, 1}  # every image has a lesion
+        assert set(np.unique(read_label(out, item))) == {0, 1}  # every image has a lesion
     item = next(i for s in SPLITS for i in doc[s] if i["case"] == "benign (10)")
-    assert second.any() and _label(out, item)[second > 0].all()  # the second mask file is merged
+    assert second.any() and read_label(out, item)[second > 0].all()  # the second mask file is merged
 
 
 def test_cli(tmp_path: Path) -> None:
     _busi(tmp_path / "src")
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    command = [sys.executable, "-m", "synfoc_components.data", "prepare", "busi", "--source", str(tmp_path / "src")]
-    command += ["--out", str(tmp_path / "out"), "--lb_ratio", "0.25"]
-    done = subprocess.run(command, env=env, capture_output=True)
-    assert done.returncode == 0, done.stderr.decode()
-    assert len(_read(tmp_path / "out" / "datalist.json")["labeled"]) == 3
+    doc = prepare_cli("busi", tmp_path / "src", tmp_path / "out", "--lb_ratio", "0.25")
+    assert len(doc["labeled"]) == 3

@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from data_fixtures import SPLITS, assert_header, prepare_cli, prepared, read_label, save_png
 from synfoc_components.data import DataError, describe, prepare
 from synfoc_components.data.demo import DEMOS
 from synfoc_components.data.demo_fundus import write_fundus_demo
 
 DOMAINS = describe("fundus").domains
-SPLITS = ("labeled", "unlabeled", "val", "test")
-REPO = Path(__file__).resolve().parents[1]
 SIZE = 20
-
-
-def _png(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
 
 
 def _mask(shift: int) -> np.ndarray:
@@ -44,35 +34,26 @@ def _fundus(root: Path, train: int = 4, test: int = 2) -> Path:
             split = "train" if i < train else "test"
             mask = _mask(i % 3)
             image = np.dstack([255 - mask // 2, 200 - mask // 3, np.full_like(mask, 40 + 10 * d)])
-            _png(base / domain / split / "ROIs" / "image" / f"n{i:04d}.png", image)
-            _png(base / domain / split / "ROIs" / "mask" / f"n{i:04d}.png", np.dstack([mask] * 3))
+            save_png(base / domain / split / "ROIs" / "image" / f"n{i:04d}.png", image)
+            save_png(base / domain / split / "ROIs" / "mask" / f"n{i:04d}.png", np.dstack([mask] * 3))
     return base
-
-
-def _read(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())
-
-
-def _label(out: Path, item: dict) -> np.ndarray:
-    return np.asarray(Image.open(out / item["label"]))
 
 
 def test_prepare_splits_and_classes(tmp_path: Path) -> None:
     _fundus(tmp_path / "src")
     out = tmp_path / "out"
-    doc = _read(prepare("fundus", str(tmp_path / "src"), str(out), lb_num=2, val_fraction=0.25))
-    assert (doc["dataset"], doc["domains"], doc["labeled_domain"]) == ("fundus", list(DOMAINS), "Domain1")
-    assert (doc["num_classes"], doc["channels"], doc["synthetic"]) == (3, 3, False)
-    assert doc["labels"] == {"0": "background", "1": "cup", "2": "rim"}
+    doc = prepared("fundus", tmp_path / "src", out, lb_num=2, val_fraction=0.25)
+    assert_header(doc, num_classes=3, channels=3, labels={"0": "background", "1": "cup", "2": "rim"})
+    assert_header(doc, dataset="fundus", domains=list(DOMAINS), labeled_domain="Domain1", synthetic=False)
     assert [(i["domain"], i["case"]) for i in doc["labeled"]] == [("Domain1", "n0000"), ("Domain1", "n0001")]
     for domain in DOMAINS:
         counts = [sum(i["domain"] == domain for i in doc[s]) for s in SPLITS]
         assert counts == ([2, 1, 1, 2] if domain == "Domain1" else [0, 3, 1, 2])
     assert {i["case"] for i in doc["test"]} == {"n0004", "n0005"}
     item = doc["labeled"][1]
-    np.testing.assert_array_equal(_label(out, item), np.select([_mask(1) == 0, _mask(1) == 128], [1, 2], 0))
+    np.testing.assert_array_equal(read_label(out, item), np.select([_mask(1) == 0, _mask(1) == 128], [1, 2], 0))
     assert Image.open(out / item["image"]).mode == "RGB"
-    again = _read(prepare("fundus", str(tmp_path / "src" / "Fundus"), str(tmp_path / "again"), lb_num=2))
+    again = prepared("fundus", tmp_path / "src" / "Fundus", tmp_path / "again", lb_num=2)
     assert [i["case"] for i in again["labeled"]] == ["n0000", "n0001"]  # the Fundus folder itself works too
 
 
@@ -83,17 +64,17 @@ def test_noisy_masks_snap_and_foreign_values_fail(tmp_path: Path, caplog: pytest
     noisy = clean.astype(np.int16) + np.where(clean == 0, 6, np.where(clean == 128, -9, -20))
     rgb = np.dstack([noisy, noisy + 3, noisy - 2]).clip(0, 255).astype(np.uint8)  # JPEG-like channel noise
     rgb[4, 4:7] = 200  # a few anti-aliased rim pixels, far from 128 and 255 (< 1% of the mask)
-    _png(mask_path, rgb)
+    save_png(mask_path, rgb)
     with caplog.at_level(logging.WARNING):
-        doc = _read(prepare("fundus", str(tmp_path / "src"), str(tmp_path / "out"), lb_num=2))
+        doc = prepared("fundus", tmp_path / "src", tmp_path / "out", lb_num=2)
     assert "converted to 8-bit gray" in caplog.text and "snapped" in caplog.text
     item = next(i for s in SPLITS for i in doc[s] if i["domain"] == "Domain3" and i["case"] == "n0002")
     expected = np.select([clean == 0, clean == 128], [1, 2], 0)
     expected[4, 4:7] = 0  # 200 is nearer to 255 (background) than to 128
-    np.testing.assert_array_equal(_label(tmp_path / "out", item), expected)
+    np.testing.assert_array_equal(read_label(tmp_path / "out", item), expected)
     bad = clean.copy()
     bad[0:6, 0:6] = 64  # 9% of the mask halfway between cup and rim
-    _png(mask_path, bad)
+    save_png(mask_path, bad)
     with pytest.raises(DataError, match=r"mask values 64 \(9\.0% of the pixels\) lie farther than 40") as caught:
         prepare("fundus", str(tmp_path / "src"), str(tmp_path / "bad"), lb_num=2)
     assert str(mask_path) in str(caught.value) and not (tmp_path / "bad" / "datalist.json").exists()
@@ -119,16 +100,13 @@ def test_demo_is_deterministic_and_prepared(tmp_path: Path) -> None:
     image = Image.open(tmp_path / "one/Fundus/Domain2/train/ROIs/image/G-001-L.png")
     assert image.mode == "RGB" and image.size == (32, 32)
     out = tmp_path / "out"
-    doc = _read(prepare("fundus", str(tmp_path / "one"), str(out), lb_num=3))
+    doc = prepared("fundus", tmp_path / "one", out, lb_num=3)
     assert doc["synthetic"] is True and len(doc["labeled"]) == 3 and len(doc["test"]) == 4 * 2
     for item in (i for s in SPLITS for i in doc[s]):
-        assert set(np.unique(_label(out, item))) == {0, 1, 2}  # every image has cup and rim
+        assert set(np.unique(read_label(out, item))) == {0, 1, 2}  # every image has cup and rim
 
 
 def test_cli(tmp_path: Path) -> None:
     _fundus(tmp_path / "src")
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    command = [sys.executable, "-m", "synfoc_components.data", "prepare", "fundus", "--source", str(tmp_path / "src")]
-    done = subprocess.run(command + ["--out", str(tmp_path / "out"), "--lb_num", "3"], env=env, capture_output=True)
-    assert done.returncode == 0, done.stderr.decode()
-    assert len(_read(tmp_path / "out" / "datalist.json")["labeled"]) == 3
+    doc = prepare_cli("fundus", tmp_path / "src", tmp_path / "out", "--lb_num", "3")
+    assert len(doc["labeled"]) == 3

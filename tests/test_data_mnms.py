@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from data_fixtures import SPLITS, assert_header, prepare_cli, prepared, read_label, save_png
 from synfoc_components.data import DataError, describe, prepare
 from synfoc_components.data.demo import DEMOS
 from synfoc_components.data.demo_mnms import write_mnms_demo
 
 VENDORS = describe("mnms").domains
-SPLITS = ("labeled", "unlabeled", "val", "test")
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _png(path: Path, array: np.ndarray, mode: str | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array, mode).save(path)
 
 
 def _classes(k: int) -> np.ndarray:
@@ -49,26 +39,17 @@ def _mnms(root: Path, train_cases: int = 3, test_cases: int = 1, slices: int = 2
             for k in range(slices):
                 labels = _classes(k)
                 image = np.choose(labels, [20 + 5 * v, 220, 60, 200]).astype(np.uint8)
-                _png(base / vendor / split / "image" / f"{vendor[-1]}{c:02d}_{k:02d}.png", image)
-                _png(base / vendor / split / "mask" / f"{vendor[-1]}{c:02d}_{k:02d}.png", _rgb(labels))
+                save_png(base / vendor / split / "image" / f"{vendor[-1]}{c:02d}_{k:02d}.png", image)
+                save_png(base / vendor / split / "mask" / f"{vendor[-1]}{c:02d}_{k:02d}.png", _rgb(labels))
     return base
-
-
-def _read(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())
-
-
-def _label(out: Path, item: dict) -> np.ndarray:
-    return np.asarray(Image.open(out / item["label"]))
 
 
 def test_prepare_splits_and_classes(tmp_path: Path) -> None:
     _mnms(tmp_path / "src")
     out = tmp_path / "out"
-    doc = _read(prepare("mnms", str(tmp_path / "src"), str(out), lb_num=3, val_fraction=0.34))
-    assert (doc["dataset"], doc["domains"], doc["labeled_domain"]) == ("mnms", list(VENDORS), "vendorA")
-    assert (doc["num_classes"], doc["channels"], doc["synthetic"]) == (4, 1, False)
-    assert doc["labels"] == {"0": "background", "1": "lv", "2": "myo", "3": "rv"}
+    doc = prepared("mnms", tmp_path / "src", out, lb_num=3, val_fraction=0.34)
+    assert_header(doc, num_classes=4, channels=1, labels={"0": "background", "1": "lv", "2": "myo", "3": "rv"})
+    assert_header(doc, dataset="mnms", domains=list(VENDORS), labeled_domain="vendorA", synthetic=False)
     assert [(i["case"], i["slice"]) for i in doc["labeled"]] == [("A00", 0), ("A00", 1), ("A01", 0)]
     for vendor in VENDORS:
         val = {i["case"] for i in doc["val"] if i["domain"] == vendor}
@@ -76,9 +57,9 @@ def test_prepare_splits_and_classes(tmp_path: Path) -> None:
         assert not val & {i["case"] for s in ("labeled", "unlabeled") for i in doc[s] if i["domain"] == vendor}
     assert {i["case"] for i in doc["val"] if i["domain"] == "vendorA"} == {"A02"}  # A00, A01 hold labeled slices
     item = doc["labeled"][1]
-    np.testing.assert_array_equal(_label(out, item), _classes(1))
+    np.testing.assert_array_equal(read_label(out, item), _classes(1))
     assert Image.open(out / item["image"]).mode == "L"
-    assert _read(prepare("mnms", str(tmp_path / "src" / "mnms"), str(tmp_path / "b")))["lb_num"] == 5  # paper's
+    assert prepared("mnms", tmp_path / "src" / "mnms", tmp_path / "b")["lb_num"] == 5  # paper's
 
 
 def test_noisy_masks_snap_and_foreign_values_fail(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -88,19 +69,19 @@ def test_noisy_masks_snap_and_foreign_values_fail(tmp_path: Path, caplog: pytest
     noisy = _rgb(labels).astype(np.int16) + np.where(_rgb(labels) > 0, -12, 9)
     noisy[labels == 1, 1] = 250  # LV pixels also marked in the MYO channel: the later channel wins, as upstream
     rgba = np.dstack([noisy.clip(0, 255).astype(np.uint8), np.full(labels.shape, 255, np.uint8)])
-    _png(mask_path, rgba, "RGBA")
+    save_png(mask_path, rgba, "RGBA")
     with caplog.at_level(logging.WARNING):
-        doc = _read(prepare("mnms", str(tmp_path / "src"), str(tmp_path / "out"), lb_num=2))
+        doc = prepared("mnms", tmp_path / "src", tmp_path / "out", lb_num=2)
     assert "RGBA mask converted to RGB" in caplog.text and "snapped" in caplog.text
     item = next(i for s in SPLITS for i in doc[s] if (i["domain"], i["case"], i["slice"]) == ("vendorC", "C01", 1))
-    np.testing.assert_array_equal(_label(tmp_path / "out", item), np.where(labels == 1, 2, labels))
+    np.testing.assert_array_equal(read_label(tmp_path / "out", item), np.where(labels == 1, 2, labels))
     bad = _rgb(labels)
     bad[0:4, 0:8, 2] = 128  # a block of RV channel values halfway between 0 and 255
-    _png(mask_path, bad)
+    save_png(mask_path, bad)
     with pytest.raises(DataError, match=r"mask values 128 \(.*\) lie farther than 40 from every") as caught:
         prepare("mnms", str(tmp_path / "src"), str(tmp_path / "bad"), lb_num=2)
     assert str(mask_path) in str(caught.value)
-    _png(mask_path, labels)  # class ids in a gray file: not the release's encoding
+    save_png(mask_path, labels)  # class ids in a gray file: not the release's encoding
     with pytest.raises(DataError, match="gray\\) mask; expected an RGB mask") as caught:
         prepare("mnms", str(tmp_path / "src"), str(tmp_path / "bad"), lb_num=2)
     assert str(mask_path) in str(caught.value) and not (tmp_path / "bad" / "datalist.json").exists()
@@ -118,17 +99,14 @@ def test_demo_is_deterministic_and_prepared(tmp_path: Path) -> None:
     assert all((tmp_path / "one" / f).read_bytes() != (tmp_path / "other" / f).read_bytes() for f in other)
     assert Image.open(tmp_path / "one/mnms/vendorB/test/mask/B002_03.png").mode == "RGB"
     out = tmp_path / "out"
-    doc = _read(prepare("mnms", str(tmp_path / "one"), str(out), lb_num=5))
+    doc = prepared("mnms", tmp_path / "one", out, lb_num=5)
     assert doc["synthetic"] is True and len(doc["test"]) == 4 * 4
     assert [(i["case"], i["slice"]) for i in doc["labeled"]][-2:] == [("A000", 3), ("A001", 0)]
     for item in (i for s in SPLITS for i in doc[s]):
-        assert set(np.unique(_label(out, item))) == {0, 1, 2, 3}  # every slice has LV, MYO and RV
+        assert set(np.unique(read_label(out, item))) == {0, 1, 2, 3}  # every slice has LV, MYO and RV
 
 
 def test_cli(tmp_path: Path) -> None:
     _mnms(tmp_path / "src")
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    command = [sys.executable, "-m", "synfoc_components.data", "prepare", "mnms", "--source", str(tmp_path / "src")]
-    done = subprocess.run(command + ["--out", str(tmp_path / "out"), "--lb_num", "2"], env=env, capture_output=True)
-    assert done.returncode == 0, done.stderr.decode()
-    assert len(_read(tmp_path / "out" / "datalist.json")["labeled"]) == 2
+    doc = prepare_cli("mnms", tmp_path / "src", tmp_path / "out", "--lb_num", "2")
+    assert len(doc["labeled"]) == 2

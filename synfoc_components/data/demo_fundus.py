@@ -15,15 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from synfoc_components.data.demo_shapes import (
-    blob_level,
-    blur,
-    grid,
-    random_harmonics,
-    smooth_noise,
-    to_uint8,
-    write_marker,
-)
+from synfoc_components.data import demo_shapes as shapes
 from synfoc_components.data.descriptions import describe
 from synfoc_components.data.writer import write_png
 
@@ -72,10 +64,10 @@ def _draw_scene(rng: np.random.Generator, style: FundusStyle) -> dict:
     return {
         "center": (rng.normal(0, 0.06), rng.normal(0, 0.06)),
         "disc": (radius, radius * rng.uniform(1.0, 1.12)),
-        "disc_wobble": random_harmonics(rng, (2, 3), 0.04),
+        "disc_wobble": shapes.random_harmonics(rng, (2, 3), 0.04),
         "cup": rng.uniform(0.45, 0.65),
         "cup_shift": (rng.normal(0, 0.04), rng.normal(0, 0.03)),
-        "cup_wobble": random_harmonics(rng, (2, 3, 4), 0.06),
+        "cup_wobble": shapes.random_harmonics(rng, (2, 3, 4), 0.06),
         "light": rng.uniform(0, 2 * np.pi),
         "vessels": [rng.uniform(0, 2 * np.pi) + 2 * np.pi * i / 6 for i in range(6)],
     }
@@ -95,7 +87,7 @@ def _vessels(rng: np.random.Generator, scene: dict, origin: tuple[float, float],
             point, width = step, max(width * 0.96, 0.008 * size)
             if not (-0.1 * size < point[0] < 1.1 * size and -0.1 * size < point[1] < 1.1 * size):
                 break
-    return blur(np.asarray(layer, np.float32) / 255.0, 0.004 * size)
+    return shapes.blur(np.asarray(layer, np.float32) / 255.0, 0.004 * size)
 
 
 def render_fundus(
@@ -106,16 +98,16 @@ def render_fundus(
     Returns:
         ``(image uint8 size x size x 3, mask uint8 size x size: 0 cup, 128 rim, 255 background)``.
     """
-    x, y = grid(size)
+    x, y = shapes.grid(size)
     (cx, cy), (rx, ry) = scene["center"], scene["disc"]
-    disc_level = blob_level(x, y, (cx, cy), (rx, ry), 0.0, scene["disc_wobble"])
+    disc_level = shapes.blob_level(x, y, (cx, cy), (rx, ry), 0.0, scene["disc_wobble"])
     cup_center = (cx + scene["cup_shift"][0] * rx, cy + scene["cup_shift"][1] * ry)
     cup_radii = (rx * scene["cup"], ry * scene["cup"])
-    cup_level = blob_level(x, y, cup_center, cup_radii, 0.0, scene["cup_wobble"])
+    cup_level = shapes.blob_level(x, y, cup_center, cup_radii, 0.0, scene["cup_wobble"])
     disc, cup = disc_level <= 1.0, (cup_level <= 1.0) & (disc_level <= 0.95)
     w_disc = np.clip((1.0 - disc_level) / 0.08 + 0.5, 0, 1)[..., None]
     w_cup = np.clip((1.0 - cup_level) / 0.15 + 0.5, 0, 1)[..., None] * w_disc
-    texture = (1.0 + 0.08 * smooth_noise(rng, size, 10) + 0.04 * smooth_noise(rng, size, 40))[..., None]
+    texture = (1.0 + 0.08 * shapes.smooth_noise(rng, size, 10) + 0.04 * shapes.smooth_noise(rng, size, 40))[..., None]
     img = np.array(_RETINA, np.float32) * texture
     img = img * (1 - w_disc) + np.array(_DISC, np.float32) * (0.95 + 0.05 * texture) * w_disc
     img = img * (1 - w_cup) + np.array(_CUP, np.float32) * w_cup
@@ -124,9 +116,9 @@ def render_fundus(
     light = np.float32(np.cos(scene["light"])) * x + np.float32(np.sin(scene["light"])) * y
     illumination = style.brightness * (1 - style.vignette * (x * x + y * y) / 2) * (1 + style.gradient * light)
     img = np.clip(img * illumination[..., None] * np.array(style.cast, np.float32), 0, 1) ** np.float32(style.gamma)
-    img = blur(img, style.blur * size / 256) + rng.normal(0, style.noise, img.shape).astype(np.float32)
+    img = shapes.blur(img, style.blur * size / 256) + rng.normal(0, style.noise, img.shape).astype(np.float32)
     mask = np.where(cup, 0, np.where(disc, 128, 255)).astype(np.uint8)
-    return to_uint8(img), mask
+    return shapes.to_uint8(img), mask
 
 
 def write_fundus_demo(out: str, seed: int = 0, size: int = 256, train: int = 40, test: int = 10) -> Path:
@@ -151,5 +143,5 @@ def write_fundus_demo(out: str, seed: int = 0, size: int = 256, train: int = 40,
             name = _NAMES[d].format(i + 1) + ".png"
             write_png(root / domain / split / "ROIs" / "image" / name, image, compress_level=1)
             write_png(root / domain / split / "ROIs" / "mask" / name, np.dstack([mask] * 3), compress_level=1)
-    write_marker(root, "fundus", "fundus (optic disc and cup) phantom")
+    shapes.write_marker(root, "fundus", "fundus (optic disc and cup) phantom")
     return root

@@ -177,10 +177,7 @@ def bundle_problems(
 ) -> list[Problem]:
     """Every rule: files, metadata schema, version and changelog, network formats, README, large files, sizes.
 
-    Args:
-        bundle: the bundle folder.
-        extra_entries: ``large_files.yml`` entries about to be added.
-        limit: the size limit in bytes.
+    Takes the arguments of :func:`size_problems` (and passes ``extra_entries`` to :func:`large_file_problems` too).
 
     Returns:
         All problems found (none: the bundle follows the rules).

@@ -16,18 +16,14 @@ Labeled (default): the first ``floor(1/8 * all training images)`` = 64 of benign
 from __future__ import annotations
 
 import logging
-import os
 import re
 from pathlib import Path
 
-import numpy as np
-
-from synfoc_components.data.conversions import Conversions
 from synfoc_components.data.descriptions import describe
 from synfoc_components.data.errors import DataError
 from synfoc_components.data.labels import value_map
 from synfoc_components.data.readers.layout import image_slice, is_synthetic, locate_root
-from synfoc_components.data.readers.masks import read_gray_mask, snap_to_levels
+from synfoc_components.data.readers.masks import snapped_gray_mask
 from synfoc_components.data.readers.registry import register_reader
 from synfoc_components.data.source import SourceDataset, SourceSlice
 
@@ -78,10 +74,6 @@ def split_images(names: list[str], test_fraction: float = TEST_FRACTION) -> tupl
     return names[:-n_test], names[-n_test:]
 
 
-def _read_mask(path: str | os.PathLike, conversions: Conversions) -> np.ndarray:
-    return snap_to_levels(read_gray_mask(path, conversions), tuple(_ENCODING), path, conversions)
-
-
 @register_reader("busi")
 def read_busi(source: str) -> SourceDataset:
     """Read the benign and malignant images of BUSI.
@@ -98,7 +90,7 @@ def read_busi(source: str) -> SourceDataset:
     """
     description = describe("busi")
     root = locate_root(source, "Dataset_BUSI_with_GT", description.domains)
-    encoder = value_map(_ENCODING)
+    encoder, mask_reader = value_map(_ENCODING), snapped_gray_mask(_ENCODING.keys())
     slices: list[SourceSlice] = []
     for domain in description.domains:
         groups = {image.name: (image, masks) for image, masks in group_masks(root / domain).values()}
@@ -110,7 +102,7 @@ def read_busi(source: str) -> SourceDataset:
             for name in names:
                 image, masks = groups[name]
                 slices.append(
-                    image_slice(domain, split, image, masks, encoder, 1, group_slices=False, mask_reader=_read_mask)
+                    image_slice(domain, split, image, masks, encoder, 1, group_slices=False, mask_reader=mask_reader)
                 )
     if (root / "normal").is_dir():
         logger.info("%s: not read (images without lesion; the paper leaves them out)", root / "normal")

@@ -10,12 +10,22 @@ from pathlib import Path
 import numpy as np
 
 from synfoc_components.data.conversions import Conversions
+from synfoc_components.data.descriptions import describe
 from synfoc_components.data.errors import DataError
 from synfoc_components.data.images import read_image, read_mask
 from synfoc_components.data.labels import LabelEncoder
-from synfoc_components.data.source import SPLITS_IN_SOURCE, SourceSlice
+from synfoc_components.data.source import SPLITS_IN_SOURCE, SourceDataset, SourceSlice
 
-__all__ = ["SYNTHETIC_MARKER", "is_synthetic", "locate_root", "stem", "case_and_index", "paired_files", "image_slice"]
+__all__ = [
+    "SYNTHETIC_MARKER",
+    "is_synthetic",
+    "locate_root",
+    "stem",
+    "case_and_index",
+    "paired_files",
+    "image_slice",
+    "read_paired_layout",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -137,3 +147,42 @@ def image_slice(
 
     case, index = case_and_index(stem(image)) if group_slices else (stem(image), 0)
     return SourceSlice(domain, split, case, index, str(image), load)
+
+
+def read_paired_layout(
+    dataset: str,
+    source: str,
+    folder: str,
+    encoder: LabelEncoder,
+    image_dir: str = "image",
+    mask_dir: str = "mask",
+    group_slices: bool = True,
+    mask_reader: MaskReader = read_mask,
+) -> SourceDataset:
+    """Read a release laid out as ``<folder>/<domain>/{train,test}/{image_dir,mask_dir}/<name>.png``.
+
+    Args:
+        dataset: the dataset's name; its description gives the domains and the image channels.
+        source: ``folder`` or its parent.
+        folder: the release's top folder.
+        encoder: stored mask value -> class id.
+        image_dir: image folder below each split (may be nested, e.g. ``ROIs/image``).
+        mask_dir: mask folder below each split.
+        group_slices: read ``<case>_<slice>`` names as slices of one case; otherwise every file is its own case.
+        mask_reader: reads a mask file's stored values.
+
+    Returns:
+        Every domain's images, each with its mask as one slice; ``synthetic`` when the source is the demo data.
+
+    Raises:
+        DataError: a missing domain or folder, an image without a mask; when the slices are loaded, an unreadable
+            file, a mask that ``mask_reader`` or ``encoder`` rejects or of another size than its image.
+    """
+    description = describe(dataset)
+    root = locate_root(source, folder, description.domains)
+    slices = [
+        image_slice(domain, split, image, mask, encoder, description.in_channels, group_slices, mask_reader)
+        for domain in description.domains
+        for split, image, mask in paired_files(root / domain, image_dir, mask_dir)
+    ]
+    return SourceDataset.described(description, slices, synthetic=is_synthetic(root))

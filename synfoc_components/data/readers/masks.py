@@ -7,8 +7,9 @@ from every level are tolerated only on a few pixels (edges), otherwise the file 
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from synfoc_components.data.errors import DataError
 from synfoc_components.data.images import open_image, read_mask
 from synfoc_components.data.labels import as_label_values
 
-__all__ = ["SNAP_TOLERANCE", "STRAY_FRACTION", "snap_to_levels", "read_gray_mask", "read_rgb_mask"]
+__all__ = ["SNAP_TOLERANCE", "STRAY_FRACTION", "snap_to_levels", "read_gray_mask", "read_rgb_mask", "snapped_gray_mask"]
 
 SNAP_TOLERANCE = 40
 """Values at most this far from a known level are that level (compression noise)."""
@@ -85,6 +86,15 @@ def read_gray_mask(path: str | os.PathLike, conversions: Conversions) -> np.ndar
         return rgb[..., 0]
     conversions.note(path, "colour mask (channels differ) converted to 8-bit gray")
     return np.asarray(img.convert("L"))
+
+
+def snapped_gray_mask(levels: Iterable[int]) -> Callable[[str | os.PathLike, Conversions], np.ndarray]:
+    """A mask reader (``image_slice``'s ``mask_reader``): ``read_gray_mask``, every value snapped to ``levels``."""
+    return functools.partial(_read_snapped_gray_mask, levels=tuple(levels))
+
+
+def _read_snapped_gray_mask(path: str | os.PathLike, conversions: Conversions, levels: tuple[int, ...]) -> np.ndarray:
+    return snap_to_levels(read_gray_mask(path, conversions), levels, path, conversions)
 
 
 def read_rgb_mask(path: str | os.PathLike, conversions: Conversions) -> np.ndarray:

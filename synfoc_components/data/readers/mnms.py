@@ -18,7 +18,7 @@ import numpy as np
 from synfoc_components.data.conversions import Conversions
 from synfoc_components.data.descriptions import describe
 from synfoc_components.data.labels import class_ids
-from synfoc_components.data.readers.layout import image_slice, is_synthetic, locate_root, paired_files
+from synfoc_components.data.readers.layout import read_paired_layout
 from synfoc_components.data.readers.masks import read_rgb_mask, snap_to_levels
 from synfoc_components.data.readers.registry import register_reader
 from synfoc_components.data.source import SourceDataset
@@ -44,24 +44,10 @@ def rgb_to_classes(path: str | os.PathLike, conversions: Conversions) -> np.ndar
 
 @register_reader("mnms")
 def read_mnms(source: str) -> SourceDataset:
-    """Read the four M&Ms vendors.
+    """Read the four M&Ms vendors from ``source``, the ``mnms`` folder or its parent.
 
-    Args:
-        source: the ``mnms`` folder or its parent.
-
-    Returns:
-        The four vendors' slices; ``synthetic`` when the source is the demo data.
-
-    Raises:
-        DataError: a missing vendor or folder, an image without a mask, an unreadable file, a gray mask, a mask far
-            from the 0/255 channel encoding or of another size than its image.
+    Returns and raises as ``read_paired_layout``; a gray mask or one far from the 0/255 channel encoding is a
+    ``DataError`` too.
     """
-    description = describe("mnms")
-    root = locate_root(source, "mnms", description.domains)
-    encoder = class_ids(description.num_classes)
-    slices = [
-        image_slice(domain, split, image, mask, encoder, channels=1, mask_reader=rgb_to_classes)
-        for domain in description.domains
-        for split, image, mask in paired_files(root / domain)
-    ]
-    return SourceDataset.described(description, slices, synthetic=is_synthetic(root))
+    encoder = class_ids(describe("mnms").num_classes)
+    return read_paired_layout("mnms", source, "mnms", encoder, mask_reader=rgb_to_classes)
