@@ -1,12 +1,19 @@
 """Every GPU measurement in one run, sized for a short GPU slot (a few minutes on one H200).
 
-    python -m bench.gpu --json $OUT/gpu.json                 # paper setting + LiteMedSAM default, 2 variants each
-    python -m bench.gpu --variants default compile --json gpu_compile.json
+    python -m bench.gpu --json $OUT/gpu.json                 # paper setting + LiteMedSAM default, 3 variants each
+    python -m bench.gpu --variants default tuned --json gpu_tuned.json
     python -m bench.gpu --device cpu --tiny                 # dry run of every section on the CPU (seconds)
+    python -m bench.gpu --device cpu --tiny --skip-data --skip-infer --compile-kwargs '{"backend": "eager"}'
 
 Per setting (the paper's MedSAM ViT-B at 512 with 4+4 and bf16 autocast; the bundle's LiteMedSAM default) and per
-variant (``default`` = what the bundle runs; ``tuned`` = U-Nets channels-last, cuDNN autotuning, pinned batches
-copied with ``non_blocking``; ``compile`` = tuned + torch.compile of the four networks):
+variant, each named after the bundle keys it sets (``train.json``; the trainer applies them, as in training):
+
+- ``default``: what the bundle runs on a GPU: ``channels_last`` (U-Nets and their inputs channels-last), pinned
+  batches (``pin_memory``) copied with ``non_blocking`` (the trainer's default), ``compile: false``;
+- ``contiguous``: the same with ``channels_last: false`` (what channels-last gains);
+- ``compile``: the same with ``compile: true`` (``torch.compile`` of both students and both teachers; the first
+  iterations of the memory section include the compilation);
+- ``tuned``: the default plus cuDNN autotuning (not a bundle key: the bundle's ``set_determinism`` turns it off).
 
 - peak GPU memory of training alone (allocated and reserved), first 3 iterations;
 - host synchronisations inside one iteration (``torch.cuda.set_sync_debug_mode("warn")``), with their source lines;
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import collections
 import gc
+import json
 import tempfile
 import time
 import traceback
@@ -41,12 +49,15 @@ from .flops import FIELD_TFLOP_PER_ITERATION, count_pass_flops
 from .measure import StepBench
 from .workload import LITE_DEFAULT, PAPER, QUICK, Setting
 
-#: Variants: name -> StepBench options.
+#: The bundle's settings on a GPU (train.json: ``channels_last`` and ``pin_memory`` follow the device, ``compile``
+#: is false, ``non_blocking`` is the trainer's default).
+BUNDLE_GPU = {"channels_last": True, "pin_memory": True, "non_blocking": True, "compile": False}
+#: Variants: name -> StepBench options (bundle keys of the same names, plus ``cudnn_benchmark``).
 VARIANTS: dict[str, dict[str, bool]] = {
-    "default": {},
-    "tuned": {"channels_last": True, "cudnn_benchmark": True, "pin_memory": True, "non_blocking": True},
-    "compile": {"channels_last": True, "cudnn_benchmark": True, "pin_memory": True, "non_blocking": True,
-                "compile_networks": True},
+    "default": BUNDLE_GPU,
+    "contiguous": {**BUNDLE_GPU, "channels_last": False},
+    "compile": {**BUNDLE_GPU, "compile": True},
+    "tuned": {**BUNDLE_GPU, "cudnn_benchmark": True},
 }
 SETTINGS = {"paper": PAPER, "lite_default": LITE_DEFAULT}
 
@@ -117,14 +128,18 @@ def run_setting(
     """
     out: dict[str, Any] = {"setting": setting.to_dict(), "name": setting.name, "variant": variant}
     start = time.perf_counter()
-    bench = StepBench(setting, device, **VARIANTS[variant])
+    options = dict(VARIANTS[variant])
+    if options.get("compile"):
+        options["compile_kwargs"] = args.compile_kwargs
+    out["options"] = options
+    bench = StepBench(setting, device, **options)
     out["build_s"] = time.perf_counter() - start
     print(f"\n[{key} / {variant}] {setting.name}: built in {out['build_s']:.1f} s", flush=True)
     out["memory"] = peak_memory(bench, 3)
     print(f"  memory: {out['memory']}", flush=True)
     out["syncs"] = host_syncs(bench)
     print(f"  host syncs in one iteration: {out['syncs']}", flush=True)
-    if not VARIANTS[variant].get("compile_networks"):
+    if not VARIANTS[variant].get("compile"):
         flops[key] = count_flops(bench)
         out["flops_source"] = "FlopCounterMode over one iteration"
     elif key not in flops:
@@ -212,7 +227,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="tiny networks and few repeats: a dry run of every section")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    parser.add_argument("--variants", nargs="+", default=["default", "tuned"], choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=["default", "contiguous", "compile"], choices=list(VARIANTS))
+    parser.add_argument("--compile-kwargs", type=json.loads, default={},
+                        help="the compile variant's compile_kwargs (JSON), e.g. '{\"mode\": \"max-autotune\"}'; "
+                        "'{\"backend\": \"eager\"}' for a quick CPU dry run")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--no-upstream", action="store_true", help="skip the upstream-style reference")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -83,14 +84,21 @@ class StepResult:
 class StepBench:
     """Networks and batches of one setting, built once; :meth:`trainer` and :meth:`measure` use them.
 
+    The trainer options are the bundle's keys of the same names (``train.json``), applied by the trainer itself; the
+    model passes (the overhead ratio's denominator) and the upstream-style reference run through the trainer's
+    networks, so they are compiled and fed channels-last inputs alike.
+
     Args:
         setting: sizes.
         device: where to run.
-        channels_last: U-Nets in channels-last memory format.
-        compile_networks: ``torch.compile`` the four networks (``nn.Module.compile``, in place).
-        pin_memory: pin the host batches (the bundle's loaders do not).
+        channels_last: the trainer's ``channels_last`` (U-Nets and their inputs channels-last; the bundle's default
+            on CUDA).
+        compile: the trainer's ``compile`` (``torch.compile`` of the four networks' forward; the bundle's default is
+            False). Dynamo's caches are reset first, so the first iterations include this setting's compilation.
+        compile_kwargs: the trainer's ``compile_kwargs``.
+        pin_memory: pin the host batches (the bundle's loaders do, with ``pin_memory``, on CUDA).
         cudnn_benchmark: let cuDNN autotune (the bundle's ``set_determinism`` turns it off).
-        non_blocking: the trainer's ``non_blocking`` (a SupervisedTrainer argument the bundle leaves False).
+        non_blocking: the trainer's ``non_blocking`` (its default True).
     """
 
     def __init__(
@@ -98,23 +106,36 @@ class StepBench:
         setting: Setting,
         device: torch.device,
         channels_last: bool = False,
-        compile_networks: bool = False,
+        compile: bool = False,
+        compile_kwargs: dict | None = None,
         pin_memory: bool = False,
         cudnn_benchmark: bool = False,
-        non_blocking: bool = False,
+        non_blocking: bool = True,
     ) -> None:
-        self.setting, self.device, self.non_blocking = setting, device, non_blocking
-        self.models = build_models(setting, device, channels_last=channels_last)
+        self.setting, self.device = setting, device
+        self.options = {"channels_last": channels_last, "compile": compile, "compile_kwargs": compile_kwargs,
+                        "non_blocking": non_blocking}  # fmt: skip
+        self.models = build_models(setting, device)
         if cudnn_benchmark:  # after build_models: set_determinism turned autotuning off, as the bundle does
             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = True, False
-        if compile_networks:
-            for net in (self.models.sam, self.models.unet, self.models.sam_teacher, self.models.unet_teacher):
-                net.compile()
+        if compile:
+            torch.compiler.reset()  # no graphs (nor automatic dynamic shapes) carried over from another setting
         self.labeled, self.unlabeled = make_batches(setting, pin=pin_memory and device.type == "cuda")
+
+    def passes(self, trainer: SynFoCTrainer) -> ModelPasses:
+        """The model passes of ``trainer``'s iteration, through its (possibly compiled) networks."""
+        models = dataclasses.replace(
+            self.models, sam=trainer.network, unet=trainer.unet, sam_teacher=trainer.sam_teacher,
+            unet_teacher=trainer.unet_teacher,
+        )  # fmt: skip
+        return ModelPasses(
+            models, self.setting, self.labeled, self.unlabeled, self.device, set_to_none=trainer.optim_set_to_none,
+            channels_last=trainer.channels_last,
+        )  # fmt: skip
 
     def pass_breakdown(self, repeats: int) -> dict[str, float]:
         """Median seconds of each model pass (device synchronised around each), after one untimed call."""
-        passes = ModelPasses(self.models, self.setting, self.labeled, self.unlabeled, self.device)
+        passes = self.passes(self.trainer(1))
         passes()
         times: dict[str, list[float]] = {}
 
@@ -133,9 +154,9 @@ class StepBench:
 
     def trainer(self, iterations: int) -> SynFoCTrainer:
         """A fresh package trainer on these networks for ``iterations`` iterations."""
-        trainer = build_trainer(self.models, self.setting, self.labeled, self.unlabeled, iterations, self.device)
-        trainer.non_blocking = self.non_blocking
-        return trainer
+        return build_trainer(
+            self.models, self.setting, self.labeled, self.unlabeled, iterations, self.device, **self.options
+        )
 
     def measure(
         self,
@@ -160,9 +181,7 @@ class StepBench:
         """
         setting, device, total = self.setting, self.device, warmup + repeats
         trainer = self.trainer(total)
-        passes = ModelPasses(
-            self.models, setting, self.labeled, self.unlabeled, device, set_to_none=trainer.optim_set_to_none
-        )
+        passes = self.passes(trainer)
         references = {}
         if upstream:
             references["upstream"] = UpstreamIteration(trainer, self.labeled, self.unlabeled)

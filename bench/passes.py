@@ -31,6 +31,7 @@ class ModelPasses:
         unlabeled: unlabeled host batch (``image``, ``image_strong``).
         device: the networks' device.
         set_to_none: ``zero_grad(set_to_none=...)`` as the trainer does (MONAI's default False).
+        channels_last: feed the U-Nets channels-last inputs, as the trainer does with ``channels_last``.
     """
 
     def __init__(
@@ -41,13 +42,17 @@ class ModelPasses:
         unlabeled: dict,
         device: torch.device,
         set_to_none: bool = False,
+        channels_last: bool = False,
     ) -> None:
         self.models, self.setting, self.device, self.set_to_none = models, setting, device, set_to_none
         x, u_weak, u_strong = (t.to(device) for t in (labeled["image"], unlabeled["image"], unlabeled["image_strong"]))
         s, r = setting.sam_size, setting.unet_size
-        self.weak_sam, self.weak_unet = resize(u_weak, s).contiguous(), resize(u_weak, r).contiguous()
+        unet_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.weak_sam = resize(u_weak, s).contiguous()
+        self.weak_unet = resize(u_weak, r).contiguous(memory_format=unet_format)
         self.sam_batch = torch.cat([resize(x, s), resize(u_strong, s)]).contiguous()  # box mixing changes no cost
-        self.x_unet, self.mixed_unet = resize(x, r).contiguous(), resize(u_strong, r).contiguous()
+        self.x_unet = resize(x, r).contiguous(memory_format=unet_format)
+        self.mixed_unet = resize(u_strong, r).contiguous(memory_format=unet_format)
         self._grads: list[torch.Tensor] | None = None
         #: called with a pass's name around it (e.g. to count its FLOPs); None: no wrapping
         self.section: Callable[[str], ContextManager] | None = None

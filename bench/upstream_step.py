@@ -134,9 +134,9 @@ class UpstreamIteration:
 
         with torch.no_grad(), t._autocast():
             sam_probs = self._sam(t.sam_teacher, resize(u_weak, t.sam_size)).float().softmax(1)
-            unet_probs = t.unet_teacher(resize(u_weak, t.unet_size)).float().softmax(1)
+            unet_probs = t.unet_teacher(t._unet_input(resize(u_weak, t.unet_size))).float().softmax(1)
         with torch.set_grad_enabled(opts.student_graph), t._autocast():
-            student_out = t.unet(resize(u_weak, t.unet_size))  # kept alive (with its graph) to the end, as upstream
+            student_out = t.unet(t._unet_input(resize(u_weak, t.unet_size)))  # kept alive (with its graph), as upstream
         student_labels = student_out.argmax(1)
         if opts.host_dice:
             alpha = host_confidence(student_labels, unet_probs.argmax(1), sam_probs.argmax(1), t.structures)
@@ -150,10 +150,10 @@ class UpstreamIteration:
         box_small, box_sam = resize(box, logit_size), resize(box, t.sam_size)
         y_unet, y_small = resize_labels(y, t.unet_size)[:, 0], resize_labels(y, logit_size)[:, 0]
         mixed_sam = box_mix(resize(u_strong, t.sam_size), resize(x, t.sam_size), box_sam)
-        mixed_unet = box_mix(resize(u_strong, t.unet_size), resize(x, t.unet_size), box)
+        mixed_unet = t._unet_input(box_mix(resize(u_strong, t.unet_size), resize(x, t.unet_size), box))
         with t._autocast():
             sam_logits = self._sam(t.network, torch.cat([resize(x, t.sam_size), mixed_sam]))
-            unet_x, unet_mix = t.unet(resize(x, t.unet_size)), t.unet(mixed_unet)
+            unet_x, unet_mix = t.unet(t._unet_input(resize(x, t.unet_size))), t.unet(mixed_unet)
         sam_x, sam_mix = sam_logits.split(x.shape[0])
 
         terms = t.student_losses(sam_x, sam_mix, unet_x, unet_mix, y_small, y_unet, pseudo, box, box_small)

@@ -99,7 +99,7 @@ class Models:
     unet_optimizer: torch.optim.Optimizer
 
 
-def build_models(setting: Setting, device: torch.device, seed: int = 1337, channels_last: bool = False) -> Models:
+def build_models(setting: Setting, device: torch.device, seed: int = 1337) -> Models:
     """The four networks with the bundle's optimizers (random ViT-B weights: timing does not depend on them).
 
     Calls ``monai.utils.set_determinism(seed)`` as the bundle's ``initialize`` does (cuDNN deterministic, no
@@ -109,15 +109,16 @@ def build_models(setting: Setting, device: torch.device, seed: int = 1337, chann
         setting: sizes.
         device: where the networks live.
         seed: the bundle's seed.
-        channels_last: U-Nets in channels-last memory format (a GPU option the bundle does not use yet).
+
+    The trainer's ``channels_last`` and ``compile`` options (:func:`build_trainer`) act on these networks as the
+    bundle's keys of the same names do.
     """
     set_determinism(seed=seed)
     sam = SamAdapter(setting.backbone, setting.num_classes, setting.sam_size, logit_stride=setting.logit_stride)
     unet = UNet(1, setting.num_classes, setting.unet_channels)
     sam_teacher, unet_teacher = copy.deepcopy(sam), copy.deepcopy(unet)
     sam, sam_teacher = sam.to(device), sam_teacher.to(device)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    unet, unet_teacher = unet.to(device, memory_format=fmt), unet_teacher.to(device, memory_format=fmt)
+    unet, unet_teacher = unet.to(device), unet_teacher.to(device)
     sam_optimizer = torch.optim.AdamW(sam.trainable_parameters(), lr=1.2e-4, betas=(0.9, 0.999), weight_decay=0.1)
     unet_optimizer = torch.optim.SGD(unet.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4)
     return Models(sam, unet, sam_teacher, unet_teacher, sam_optimizer, unet_optimizer)
@@ -162,6 +163,7 @@ def build_trainer(
     iterations: int,
     device: torch.device,
     loaders: bool = False,
+    **options: Any,
 ) -> SynFoCTrainer:
     """The package's SynFoCTrainer for ``iterations`` iterations.
 
@@ -175,6 +177,8 @@ def build_trainer(
         iterations: the run's length.
         device: where to train.
         loaders: ``labeled`` and ``unlabeled`` are data loaders.
+        options: further SynFoCTrainer arguments, e.g. the bundle keys ``channels_last``, ``compile``,
+            ``compile_kwargs`` and ``non_blocking``.
     """
     return SynFoCTrainer(
         device=device,
@@ -195,4 +199,5 @@ def build_trainer(
         box_sampler=BoxMaskSampler(seed=1337),
         amp=setting.amp,
         amp_dtype=setting.amp_dtype,
+        **options,
     )

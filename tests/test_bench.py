@@ -21,6 +21,7 @@ from bench import flops as bench_flops  # noqa: E402
 from bench import gpu as bench_gpu  # noqa: E402
 from bench import infer as bench_infer  # noqa: E402
 from bench import step as bench_step  # noqa: E402
+from bench.measure import StepBench  # noqa: E402
 from bench.upstream_step import UpstreamIteration, host_confidence, sam_per_image  # noqa: E402
 from bench.workload import QUICK, build_models, build_trainer, make_batches  # noqa: E402
 from synfoc_components.losses import self_mutual_confidence  # noqa: E402
@@ -96,6 +97,23 @@ def test_gpu_dry_run_on_cpu(tmp_path, small_dataset):
     run = result["training"]["tiny/default"]
     assert run["flops"] > 0 and run["ms_per_iteration"] > 0 and run["overhead_ratio"] > 0
     assert set(result) >= {"data", "infer"}
+
+
+def test_gpu_variants_set_the_bundle_keys_through_the_trainer(tmp_path):
+    """``contiguous`` and ``compile`` run (the eager backend keeps the dry run quick) and reach the trainer."""
+    out = tmp_path / "gpu.json"
+    bench_gpu.main(["--device", "cpu", "--tiny", "--threads", "1", "--variants", "contiguous", "compile",
+                    "--compile-kwargs", '{"backend": "eager"}', "--skip-data", "--skip-infer", "--no-upstream",
+                    "--json", str(out)])  # fmt: skip
+    result = json.loads(out.read_text())
+    assert not result["errors"], result["errors"]
+    assert result["training"]["tiny/contiguous"]["options"]["channels_last"] is False
+    assert result["training"]["tiny/compile"]["options"]["compile_kwargs"] == {"backend": "eager"}
+    bench = StepBench(QUICK, torch.device("cpu"), **bench_gpu.VARIANTS["compile"], compile_kwargs={"backend": "eager"})
+    trainer = bench.trainer(1)
+    assert trainer.channels_last and type(trainer.unet).__name__ == "OptimizedModule"
+    assert bench.passes(trainer).models.unet is trainer.unet
+    assert next(bench.models.unet.parameters()).is_contiguous(memory_format=torch.channels_last)
 
 
 def test_flops_quick():

@@ -11,7 +11,8 @@ from ignite.engine import Events
 from torch.utils.data import DataLoader
 
 from synfoc_components.engines.trainer import LOSS_TERMS, SynFoCTrainer
-from synfoc_components.networks import SamAdapter, UNet
+from synfoc_components.networks import SamAdapter, UNet, unwrap
+from synfoc_components.transforms.box_mix import BoxMaskSampler
 
 SIZE, NUM_CLASSES = 64, 2
 
@@ -30,7 +31,8 @@ def _blobs(n: int, seed: int, labeled: bool) -> list[dict]:
     return items
 
 
-def make_trainer(batch: int, iterations: int = 5) -> SynFoCTrainer:
+def make_trainer(batch: int, iterations: int = 5, **options) -> SynFoCTrainer:
+    """A trainer of tiny networks on blobs; ``options``: further SynFoCTrainer arguments."""
     torch.manual_seed(0)
     sam = SamAdapter("tiny", num_classes=NUM_CLASSES, img_size=SIZE)
     unet = UNet(1, NUM_CLASSES, base_channels=4)
@@ -52,6 +54,7 @@ def make_trainer(batch: int, iterations: int = 5) -> SynFoCTrainer:
         num_classes=NUM_CLASSES,
         unet_size=32,
         max_iterations=iterations,
+        **options,
     )
 
 
@@ -145,3 +148,52 @@ def test_state_dict_round_trip_restores_iteration_scaler_and_boxes():
     other = make_trainer(2, iterations=2)
     other.load_state_dict(state)
     assert other.state.iteration == 2 and other.box_sampler.boxes(2, 32) == boxes
+
+
+def _losses_and_states(iterations: int = 2, **options) -> tuple[list[dict], dict[str, dict]]:
+    """Every iteration's outputs and the final plain state dicts of a seeded run with ``options``."""
+    trainer = make_trainer(2, iterations=iterations, box_sampler=BoxMaskSampler(seed=7), **options)
+    nets = {"sam": trainer.network, "unet": trainer.unet, "sam_teacher": trainer.sam_teacher,
+            "unet_teacher": trainer.unet_teacher}  # fmt: skip
+    outputs: list[dict] = []
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: outputs.append(dict(e.state.output)))
+    torch.manual_seed(1)  # the loaders' shuffling
+    trainer.run()
+    return outputs, {k: unwrap(v).state_dict() for k, v in nets.items()}
+
+
+def _assert_same_run(got: tuple[list[dict], dict], expected: tuple[list[dict], dict], tol: float) -> None:
+    (outputs, states), (expected_outputs, expected_states) = got, expected
+    assert len(outputs) == len(expected_outputs)
+    for out, ref in zip(outputs, expected_outputs):
+        assert set(out) == set(ref)
+        for name in ref:
+            assert out[name] == pytest.approx(ref[name], abs=tol, rel=tol), name
+    for net, state in states.items():
+        assert list(state) == list(expected_states[net]), f"{net}: state dict keys changed"
+        for key, value in state.items():
+            torch.testing.assert_close(value, expected_states[net][key], atol=tol, rtol=tol, msg=f"{net}.{key}")
+
+
+def test_channels_last_gives_the_same_losses_on_cpu():
+    reference = _losses_and_states()
+    trainer = make_trainer(2, iterations=1, channels_last=True)
+    for net in (trainer.unet, trainer.unet_teacher):
+        weights = [p for p in net.parameters() if p.dim() == 4]
+        assert weights and all(p.is_contiguous(memory_format=torch.channels_last) for p in weights)
+    channels_last = _losses_and_states(channels_last=True)
+    _assert_same_run(channels_last, reference, 1e-5)  # EMA teachers included
+    assert all(v.is_contiguous(memory_format=torch.channels_last) for k, v in channels_last[1]["unet_teacher"].items()
+               if v.dim() == 4)  # fmt: skip
+
+
+def test_compiled_networks_train_the_same_with_plain_state_dicts():
+    """torch.compile of the four networks (AOTAutograd with the eager backend: no C compiler needed, the same
+    graph capture and backward as inductor); the plain modules keep their keys, the teachers follow."""
+    reference = _losses_and_states()
+    trainer = make_trainer(2, iterations=1, compile=True, compile_kwargs={"backend": "aot_eager"})
+    assert all(unwrap(net) is not net for net in (trainer.network, trainer.unet, trainer.sam_teacher,
+                                                  trainer.unet_teacher))  # fmt: skip
+    compiled_run = _losses_and_states(compile=True, compile_kwargs={"backend": "aot_eager"})
+    _assert_same_run(compiled_run, reference, 1e-5)
+    assert not any(k.startswith("_orig_mod") for state in compiled_run[1].values() for k in state)

@@ -28,11 +28,19 @@ class DomainEvaluator(SupervisedEvaluator):
 
     Args:
         meta_keys: the batch keys to copy.
+        non_blocking: copy batches to the device asynchronously (MONAI's default is False; with pinned loader memory
+            the copy overlaps the host's work, on the CPU it changes nothing).
         kwargs: the arguments of ``monai.engines.SupervisedEvaluator``.
     """
 
-    def __init__(self, *, meta_keys: Sequence[str] = ("domain", "case", "slice", "spacing"), **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        meta_keys: Sequence[str] = ("domain", "case", "slice", "spacing"),
+        non_blocking: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(non_blocking=non_blocking, **kwargs)
         self.meta_keys = tuple(meta_keys)
         self.add_event_handler(IterationEvents.FORWARD_COMPLETED, self._copy_meta)
 

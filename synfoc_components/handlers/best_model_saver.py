@@ -12,6 +12,7 @@ import torch
 from ignite.engine import Engine, Events
 
 from synfoc_components.io import atomic_torch_save, remove_stale_temporaries
+from synfoc_components.networks.wrappers import plain_state_dict
 
 __all__ = ["BestModelSaver"]
 
@@ -28,7 +29,8 @@ class BestModelSaver:
     ``only_on_best`` reports keep describing the saved model).
 
     Args:
-        network: the model to save (a DistributedDataParallel wrapper is unwrapped).
+        network: the model to save (DistributedDataParallel and ``torch.compile`` wrappers are unwrapped; the file
+            holds the network's own keys, contiguous tensors).
         path: the file, e.g. ``models/model.pt``.
     """
 
@@ -53,7 +55,7 @@ class BestModelSaver:
             raise ValueError(f"BestModelSaver ({self.path}): the evaluator has no key_val_metric to compare")
         if engine.state.best_metric_epoch != engine.state.epoch or idist.get_rank() != 0:
             return
-        atomic_torch_save(getattr(self.network, "module", self.network).state_dict(), self.path)
+        atomic_torch_save(plain_state_dict(self.network), self.path)
         logger.info(
             "saved %s: best %s %.4f at epoch %d",
             self.path, engine.state.key_metric_name, engine.state.best_metric, engine.state.epoch,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from ignite.engine import Engine, Events
 
+from synfoc_components.networks.wrappers import unwrap
+
 __all__ = ["EMATeacher", "ema_rate"]
 
 
@@ -23,7 +25,8 @@ class EMATeacher:
 
     Args:
         teacher: the teacher network (its parameters need no gradient).
-        student: the student network (possibly wrapped in DistributedDataParallel).
+        student: the student network (DistributedDataParallel and ``torch.compile`` wrappers are unwrapped, the
+            teacher's too: the update acts on the parameters the wrappers share).
         decay: the EMA's upper rate (0.99).
         trainable_only: follow only the student's parameters that require grad.
     """
@@ -31,7 +34,7 @@ class EMATeacher:
     def __init__(
         self, teacher: torch.nn.Module, student: torch.nn.Module, decay: float = 0.99, trainable_only: bool = False
     ) -> None:
-        student = getattr(student, "module", student)
+        teacher, student = unwrap(teacher), unwrap(student)
         pairs = [(t, s) for t, s in zip(teacher.parameters(), student.parameters()) if s.requires_grad or not trainable_only]
         self.teacher_params = [t for t, _ in pairs]
         self.student_params = [s for _, s in pairs]

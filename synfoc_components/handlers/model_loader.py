@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from ignite.engine import Engine, Events
 
+from synfoc_components.networks.wrappers import unwrap
+
 __all__ = ["ModelLoader"]
 
 logger = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ class ModelLoader:
 
     Args:
         load_path: a bare state_dict file such as ``models/model.pt``.
-        network: the model (a DistributedDataParallel wrapper is unwrapped).
+        network: the model (DistributedDataParallel and ``torch.compile`` wrappers are unwrapped).
         map_location: where to load the tensors.
         strict: every tensor must match (the bundles' models always do).
     """
@@ -60,7 +62,7 @@ class ModelLoader:
             raise ValueError(f"{self.path}: not a readable PyTorch state dict ({reason})") from None
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise ValueError(f"{self.path}: not a bare state dict of tensors (as model.pt files are)")
-        network = getattr(self.network, "module", self.network)
+        network = unwrap(self.network)
         own = network.state_dict()
         missing = [k for k in own if k not in state] if self.strict else []
         unexpected = [k for k in state if k not in own] if self.strict else []

@@ -16,6 +16,7 @@ import torch
 from ignite.engine import Engine, Events
 
 from synfoc_components.io import atomic_torch_save, check_writable, remove_stale_temporaries
+from synfoc_components.networks.wrappers import unwrap
 
 __all__ = ["TrainState", "rng_state", "set_rng_state"]
 
@@ -169,5 +170,5 @@ class TrainState:
 
 
 def _unwrap(obj: Any) -> Any:
-    """The module inside a DistributedDataParallel wrapper."""
-    return getattr(obj, "module", obj) if isinstance(obj, torch.nn.Module) else obj
+    """The module inside DistributedDataParallel and ``torch.compile`` wrappers (plain state dict keys)."""
+    return unwrap(obj)

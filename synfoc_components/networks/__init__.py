@@ -7,6 +7,7 @@ from .checkpoints import FRESH_HEADS, lite_medsam_asset, load_sam_weights, read_
 from .lora import LoRAQKV, apply_lora, qkv_layout
 from .sam_adapter import SamAdapter
 from .unet import UNet
+from .wrappers import compiled, plain_state_dict, unwrap
 
 __all__ = [
     "BACKBONES",
@@ -20,9 +21,12 @@ __all__ = [
     "build_backbone",
     "build_sam_decoder",
     "build_vit_parts",
+    "compiled",
     "lite_medsam_asset",
     "load_sam_weights",
+    "plain_state_dict",
     "qkv_layout",
     "read_state_dict",
     "resize_position_tables",
+    "unwrap",
 ]
