@@ -84,7 +84,7 @@ def test_train_names_a_truncated_training_image(root, workers):
 def test_train_refuses_an_unknown_dataset_name(root):
     before = snapshot(root)
     line = bundle_error("run", ["train.json"], root, *LONGER, "--dataset_name", "nosuch")
-    assert line == "ValueError: unknown dataset 'nosuch'; known datasets: busi, fundus, mnms, prostate"
+    assert line == "ValueError: unknown dataset 'nosuch'; known datasets: acdc, busi, fundus, mnms, mscmrseg, prostate"
     assert_intact(before, root)
 
 
