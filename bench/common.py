@@ -27,6 +27,7 @@ __all__ = [
     "machine_info",
     "print_table",
     "quiet_libraries",
+    "parse_common_args",
     "synchronize",
     "timed",
     "write_json",
@@ -40,6 +41,22 @@ def add_common_args(parser: argparse.ArgumentParser, repeats: int, warmup: int) 
     parser.add_argument("--warmup", type=int, default=warmup, help="untimed repeats before the timed ones")
     parser.add_argument("--quick", action="store_true", help="tiny settings, a few seconds: checks the script runs")
     parser.add_argument("--json", dest="json_path", default=None, help="also write the results to this JSON file")
+
+
+def parse_common_args(
+    parser: argparse.ArgumentParser, argv: list[str] | None, quick_repeats: int = 3
+) -> argparse.Namespace:
+    """Parse ``argv``; under ``--quick`` cap the repeats at ``quick_repeats`` and the warm-up at 1; then
+    :func:`configure` the threads.
+
+    Returns:
+        The parsed arguments.
+    """
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.warmup = min(args.repeats, quick_repeats), min(args.warmup, 1)
+    configure(args.threads)
+    return args
 
 
 def configure(threads: int) -> None:

@@ -26,7 +26,7 @@ import torch
 from ignite.engine import Events
 from monai.bundle import ConfigParser
 
-from .common import add_common_args, announce, configure, print_table, write_json
+from .common import add_common_args, announce, parse_common_args, print_table, write_json
 from .demo_data import CONFIGS, demo_dataset
 from .workload import Setting, build_models, build_trainer
 
@@ -182,12 +182,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--train-iterations", type=int, default=0, help="also train this many timed iterations")
     parser.add_argument("--train-backbone", default="tiny", help="foundation backbone of the --train-iterations run")
     parser.add_argument("--train-unet-channels", type=int, default=64, help="U-Net width of that run")
-    args = parser.parse_args(argv)
-    configure(args.threads)
+    args = parse_common_args(parser, argv, quick_repeats=4)
     overrides: dict[str, Any] = {}
     if args.quick:
         overrides.update(sam_size=64, unet_size=64, batch_size=2)
-        args.repeats, args.warmup = min(args.repeats, 4), min(args.warmup, 1)
         args.train_iterations, args.train_unet_channels = min(args.train_iterations, 2), 4
     if args.workers is not None:
         overrides["num_workers"] = args.workers

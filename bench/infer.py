@@ -27,7 +27,7 @@ import torch
 from ignite.engine import Events
 from monai.bundle import ConfigParser
 
-from .common import add_common_args, announce, configure, print_table, synchronize, write_json
+from .common import add_common_args, announce, parse_common_args, print_table, synchronize, write_json
 from .demo_data import CONFIGS, demo_dataset
 
 __all__ = ["DEPLOY_NETWORKS", "measure_inference", "copy_test_images"]
@@ -123,10 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", help="a prepared dataset; default: the demo data in a temporary folder")
     parser.add_argument("--networks", nargs="+", default=list(DEPLOY_NETWORKS), choices=list(DEPLOY_NETWORKS))
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.repeats, args.warmup = min(args.repeats, 3), min(args.warmup, 1)
-    configure(args.threads)
+    args = parse_common_args(parser, argv)
     device = torch.device(args.device)
     info = announce("SynFoC inference benchmark", device)
     results = {}

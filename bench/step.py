@@ -15,7 +15,7 @@ import argparse
 
 import torch
 
-from .common import add_common_args, announce, configure, geometric_mean, machine_info, print_table, write_json
+from .common import add_common_args, announce, geometric_mean, machine_info, parse_common_args, print_table, write_json
 from .measure import StepBench
 from .workload import CPU_SETTINGS, QUICK, Setting
 
@@ -47,10 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-upstream", action="store_true", help="skip the upstream-style reference")
     parser.add_argument("--ablate", action="store_true", help="also time each upstream habit on its own")
     parser.add_argument("--breakdown", action="store_true", help="also time each model pass on its own")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.repeats, args.warmup = min(args.repeats, 3), min(args.warmup, 1)
-    configure(args.threads)
+    args = parse_common_args(parser, argv)
     device = torch.device(args.device)
     info = announce("SynFoC step benchmark", device)
 
