@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -15,10 +16,12 @@ import numpy as np
 import pytest
 from monai.data import load_decathlon_datalist
 from PIL import Image
+from scipy import ndimage
 
 from synfoc_components.data import DataError, describe, ensure_demo_dataset, prepare, write_demo
 from synfoc_components.data.demo import DEMOS
-from synfoc_components.data.demo_prostate import write_prostate_demo
+from synfoc_components.data.demo_prostate import SITES as SITE_STYLES
+from synfoc_components.data.demo_prostate import render_slice, write_prostate_demo
 
 SITES = describe("prostate").domains
 SPLITS = ("labeled", "unlabeled", "val", "test")
@@ -142,6 +145,42 @@ def test_demo_is_deterministic_and_prepared(tmp_path: Path) -> None:
     assert set(np.unique(mask)) == {0, 255}
     doc = _read(prepare("prostate", str(tmp_path / "one"), str(tmp_path / "out"), lb_num=6))
     assert doc["synthetic"] is True and len(doc["test"]) == 6 * 4
+
+
+def _clean_slice(site: str, size: int = 192) -> tuple[np.ndarray, np.ndarray]:
+    """A central slice of one fixed case at ``site``'s coil and fat signal, without noise, bias or blur."""
+    style = dataclasses.replace(SITE_STYLES[site], gamma=1.0, bias=0.0, noise=0.0, resolution=1.0, irregular=0.0)
+    case = {"center": (0.0, 0.04), "scale": 1.0, "aspect": 1.2, "harmonics": [], "bladder": 1.0, "rectum": 0.0,
+            "bias": np.zeros(3)}  # fmt: skip
+    image, organ = render_slice(style, case, 0.0, size, np.random.default_rng(0))
+    return image.astype(np.float32), organ
+
+
+def test_demo_sites_differ_by_coil_and_fat_suppression() -> None:
+    """Coil sites show a large dark balloon and a bright posterior gland; fat suppression dims the fat ring."""
+    looks = {}
+    for site in SITES:
+        image, organ = _clean_slice(site)
+        ring = ndimage.binary_dilation(organ, iterations=4) & ~organ
+        rows = np.flatnonzero(organ.any(1))
+        posterior, anterior = organ.copy(), organ.copy()
+        posterior[: rows.mean().astype(int)], anterior[rows.mean().astype(int) :] = False, False
+        axis = (np.arange(192) - 95.5) / 96 * SITE_STYLES[site].fov  # pixel -> anatomy units
+        rectum = image[np.abs(axis - 0.40) < 0.09][:, np.abs(axis) < 0.10]  # the rectum sits at (0, 0.40)
+        looks[site] = {
+            "balloon": float((rectum < 51).mean()),
+            "flare": float(image[posterior].mean() / image[anterior].mean()),
+            "ring": float(image[ring].mean() / image[organ].mean()),
+        }
+    coil = [s for s in SITES if SITE_STYLES[s].coil > 0]
+    plain = [s for s in SITES if SITE_STYLES[s].coil == 0]
+    assert coil and plain
+    assert min(looks[s]["balloon"] for s in coil) > max(looks[s]["balloon"] for s in plain)
+    assert min(looks[s]["flare"] for s in coil) > max(looks[s]["flare"] for s in plain)
+    suppressed = [s for s in SITES if SITE_STYLES[s].fat < 0.65]
+    bright_fat = [s for s in SITES if SITE_STYLES[s].fat == 1.0]
+    assert suppressed and bright_fat
+    assert max(looks[s]["ring"] for s in suppressed) < 1.0 < min(looks[s]["ring"] for s in bright_fat)
 
 
 def test_ensure_demo_dataset(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

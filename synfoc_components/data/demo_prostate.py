@@ -1,9 +1,14 @@
 """A synthetic six-site prostate MRI phantom in the authors' PNG layout, for demos and tests.
 
 Sites differ the way scanners do: intensity curve (gamma), organ contrast, bias field, noise, resolution, field of
-view, organ size and shape irregularity. Each slice shows a pelvis (fat, muscles, femoral heads, bladder, rectum)
-around a smooth prostate blob (an ellipse with a low-frequency radial perturbation) whose size varies smoothly over
-the slices of a case, so the task is not a threshold. Every slice contains the organ.
+view, organ size and shape irregularity, and in two ways multi-site prostate MRI differs: an endorectal coil (a dark
+balloon in the rectum and a bright near-field flare over the posterior gland) at some sites, and fat suppression (dim
+fat, so a dark instead of a bright periprostatic fat ring outlines the gland) at others. Without these two, a
+LiteMedSAM fine-tuned on one site already generalised to all of them and left a semi-supervised method nothing to gain.
+
+Each slice shows a pelvis (fat, muscles, femoral heads, bladder, rectum) around a smooth prostate blob (an ellipse
+with a low-frequency radial perturbation) whose size varies smoothly over the slices of a case, so the task is not a
+threshold. Every slice contains the organ.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ class SiteStyle:
         fov: field of view; larger shows more anatomy, smaller organs.
         organ: mean organ size.
         irregular: amplitude of the organ outline's low-frequency radial perturbation.
+        coil: near-field gain of an endorectal coil at the rectum (0: no coil, no balloon).
+        fat: fat signal relative to plain T2 (1: bright fat; lower: fat-suppressed).
     """
 
     gamma: float
@@ -45,15 +52,17 @@ class SiteStyle:
     fov: float
     organ: float
     irregular: float
+    coil: float
+    fat: float
 
 
-_STYLES = (  # gamma, contrast, bias, noise, resolution, fov, organ, irregular
-    SiteStyle(1.35, 0.6, 0.45, 0.05, 0.45, 0.85, 0.95, 0.07),  # BIDMC: dark, low resolution, strong bias
-    SiteStyle(0.80, 1.0, 0.20, 0.03, 1.00, 1.00, 1.05, 0.04),  # BMC: bright, sharp
-    SiteStyle(1.05, 0.8, 0.30, 0.08, 0.65, 1.20, 0.85, 0.08),  # HK: noisy, wide field of view, small organ
-    SiteStyle(0.70, 1.2, 0.10, 0.02, 0.90, 0.75, 1.20, 0.04),  # I2CVB: zoomed in, high contrast, large organ
-    SiteStyle(1.20, 0.9, 0.35, 0.04, 0.55, 1.00, 1.00, 0.06),  # RUNMC: blurred
-    SiteStyle(0.90, 0.7, 0.60, 0.06, 0.75, 1.25, 0.90, 0.10),  # UCL: strongest bias, irregular organ
+_STYLES = (  # gamma, contrast, bias, noise, resolution, fov, organ, irregular, coil, fat
+    SiteStyle(1.35, 0.6, 0.45, 0.05, 0.45, 0.85, 0.95, 0.07, 1.5, 1.0),  # BIDMC: coil, dark, low resolution
+    SiteStyle(0.80, 1.0, 0.20, 0.03, 1.00, 1.00, 1.05, 0.04, 0.8, 1.0),  # BMC: weaker coil, bright, sharp
+    SiteStyle(1.05, 0.8, 0.30, 0.08, 0.65, 1.20, 0.85, 0.08, 1.1, 0.6),  # HK: coil, noisy, wide field of view
+    SiteStyle(0.70, 1.2, 0.10, 0.02, 0.90, 0.75, 1.20, 0.04, 0.0, 0.4),  # I2CVB: fat-suppressed, zoomed in
+    SiteStyle(1.20, 0.9, 0.35, 0.04, 0.55, 1.00, 1.00, 0.06, 0.0, 1.0),  # RUNMC: blurred
+    SiteStyle(0.90, 0.7, 0.60, 0.06, 0.75, 1.25, 0.90, 0.10, 0.0, 0.7),  # UCL: strongest bias, irregular organ
 )
 SITES = dict(zip(describe("prostate").domains, _STYLES))
 
@@ -68,11 +77,11 @@ def _fill_ellipse(img: np.ndarray, axis: np.ndarray, center: tuple, radii: tuple
 
 
 @functools.lru_cache(maxsize=8)
-def _pelvis(fov: float, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _pelvis(fov: float, fat: float, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates in anatomy units and the fixed anatomy: fat, muscles, femoral heads."""
     axis = (np.arange(size, dtype=np.float32) - (size - 1) / 2) / (size / 2) * fov
     img = np.zeros((size, size), np.float32)
-    _fill_ellipse(img, axis, (0, 0.05), (0.92, 0.70), 0.75)  # subcutaneous fat
+    _fill_ellipse(img, axis, (0, 0.05), (0.92, 0.70), 0.75 * fat)  # subcutaneous fat
     _fill_ellipse(img, axis, (0, 0.05), (0.84, 0.62), 0.28)  # muscle
     for side in (-1, 1):
         _fill_ellipse(img, axis, (side * 0.62, 0.10), (0.17, 0.17), 0.08)  # femoral head cortex
@@ -108,7 +117,7 @@ def _draw_organ(img: np.ndarray, axis: np.ndarray, style: SiteStyle, case: dict,
     wobble = np.clip(_wobble(dx, dy, rho, case["harmonics"], z), -0.5, 0.5)
     outline = 0.19 * case["scale"] * np.sqrt(1.0 - 0.9 * z * z) * (1.0 + wobble)
     patch = img[window]
-    patch[rho <= outline * 1.25] = 0.55  # periprostatic fat
+    patch[rho <= outline * 1.25] = 0.55 * style.fat  # periprostatic fat
     patch[rho <= outline] = 0.28 + style.contrast * 0.34  # peripheral zone
     patch[rho <= outline * 0.6] = 0.28 + style.contrast * 0.12  # central gland
     organ = np.zeros(img.shape, bool)
@@ -124,17 +133,19 @@ def render_slice(
     Returns:
         ``(image uint8 size x size, organ bool size x size)``.
     """
-    axis, pelvis = _pelvis(style.fov, size)
+    axis, pelvis = _pelvis(style.fov, style.fat, size)
     img = pelvis.copy()
     bladder = case["bladder"] * (0.6 + 0.25 * (z + 1))
     _fill_ellipse(img, axis, (0, -0.36), (0.27 * bladder, 0.16 * bladder), 0.92)
     rectum = (0.12 + case["rectum"], 0.11)
     _fill_ellipse(img, axis, (0, 0.40), rectum, 0.32)
-    _fill_ellipse(img, axis, (0, 0.40), (rectum[0] * 0.5, rectum[1] * 0.5), 0.05)
+    balloon = (0.5, 0.5) if style.coil == 0 else (1.25, 1.1)  # an endorectal coil's balloon fills the rectum
+    _fill_ellipse(img, axis, (0, 0.40), (rectum[0] * balloon[0], rectum[1] * balloon[1]), 0.05)
     organ = _draw_organ(img, axis, style, case, z)
     b1, b2, b3 = (np.float32(b * style.bias) for b in case["bias"])
     x, y = axis[None], axis[:, None]
-    img *= (1.0 + 0.08 * _smooth_noise(rng, size, 16)) * np.exp(b1 * x + b2 * y + b3 * x * y)
+    coil = np.float32(style.coil) * np.exp(-np.hypot(x, y - np.float32(0.40)) / np.float32(0.22))  # near field
+    img *= (1.0 + 0.08 * _smooth_noise(rng, size, 16)) * np.exp(b1 * x + b2 * y + b3 * x * y) * (1.0 + coil)
     img = np.clip(img, 0.0, 1.0) ** np.float32(style.gamma)
     low = max(8, int(size * style.resolution))
     small = Image.fromarray(img, mode="F").resize((low, low), Image.BILINEAR)
