@@ -1,4 +1,5 @@
-"""Tests of the ACDC reader (SSL4MIS h5 and raw NIfTI layouts), labeling whole cases (lb_cases) and the ACDC demo."""
+"""Tests of the ACDC reader (SSL4MIS h5 and raw NIfTI layouts), labeling whole cases (lb_cases) and the ACDC demo
+(its diagnostic groups: anatomy per group, groups by patient number, labeled patients all DCM)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from PIL import Image
 
 from synfoc_components.data import DataError, describe, prepare
 from synfoc_components.data.demo import DEMOS
-from synfoc_components.data.demo_acdc import write_acdc_demo
+from synfoc_components.data.demo_acdc import GROUPS, group_of, write_acdc_demo
+from synfoc_components.data.demo_heart import BSSFP, LV, MYO, RV, draw_heart, render_slice
 from synfoc_components.data.splits import resolve_lb_cases
 
 SPLITS = ("labeled", "unlabeled", "val", "test")
@@ -207,3 +209,73 @@ def test_demo_is_deterministic_and_prepared(tmp_path: Path) -> None:
     for item in doc["labeled"] + doc["test"]:
         assert item["spacing"] == [1.5625, 1.5625]
         assert set(np.unique(np.asarray(Image.open(tmp_path / "out" / item["label"])))) == {0, 1, 2, 3}
+
+
+def _sectors(labels: np.ndarray, sectors: int = 12) -> tuple[np.ndarray, float]:
+    """Myocardial thickness (pixels) in angular sectors around the LV centroid, and the angle towards the RV."""
+    ys, xs = np.nonzero(labels == LV)
+    cy, cx = ys.mean(), xs.mean()
+    rv_y, rv_x = np.nonzero(labels == RV)
+    width = 2 * np.pi / sectors
+    areas = []
+    for mask in (labels == LV, labels == MYO):
+        yy, xx = np.nonzero(mask)
+        index = ((np.arctan2(yy - cy, xx - cx) + np.pi) // width).astype(int) % sectors
+        areas.append(np.bincount(index, minlength=sectors))
+    endo, epi = np.sqrt(2 * areas[0] / width), np.sqrt(2 * (areas[0] + areas[1]) / width)
+    return epi - endo, float(np.arctan2(rv_y.mean() - cy, rv_x.mean() - cx))
+
+
+def _group_measures(group: str, patients: int = 6, size: int = 96) -> dict[str, float]:
+    """Means over patients of one group, from the label maps of a mid-ventricular slice (depth 0.3)."""
+    found: dict[str, list[float]] = {}
+    for n in range(patients):
+        rng = np.random.default_rng([7, n])
+        heart = draw_heart(rng, group)
+        ed, es = (render_slice(BSSFP, heart, 0.3, systole, size, rng)[1] for systole in (False, True))
+        lv, myo, rv = ((ed == c).sum() for c in (LV, MYO, RV))
+        thickness, rv_angle = _sectors(ed)
+        sector = int((rv_angle + np.pi) // (2 * np.pi / len(thickness))) % len(thickness)
+        values = {
+            "cavity": lv,
+            "wall": np.sqrt((lv + myo) / np.pi) - np.sqrt(lv / np.pi),
+            "rv": rv,
+            "es_ratio": (es == LV).sum() / lv,  # end-systolic over end-diastolic cavity area
+            "thinnest": thickness.min() / np.median(thickness),
+            "septal": thickness[sector] / thickness[(sector + len(thickness) // 2) % len(thickness)],
+        }
+        for key, value in values.items():
+            found.setdefault(key, []).append(float(value))
+    return {key: float(np.mean(v)) for key, v in found.items()} | {"thinnest_max": max(found["thinnest"])}
+
+
+def test_demo_groups_differ_in_anatomy() -> None:
+    m = {group: _group_measures(group) for group in GROUPS}
+    dcm, hcm, minf, nor, arv = (m[g] for g in ("DCM", "HCM", "MINF", "NOR", "ARV"))
+    assert dcm["cavity"] > 1.5 * nor["cavity"] and nor["cavity"] > 1.5 * hcm["cavity"]
+    assert hcm["wall"] > 2.0 * dcm["wall"] and hcm["wall"] > 1.5 * nor["wall"] and nor["wall"] > 1.2 * dcm["wall"]
+    assert hcm["septal"] > 1.25 and nor["septal"] < 1.1  # HCM's septum is its thickest wall
+    assert minf["thinnest_max"] < 0.8 and minf["thinnest"] < 0.65 and nor["thinnest"] > 0.85  # a thinned segment
+    assert arv["rv"] > 1.3 * nor["rv"]
+    assert dcm["es_ratio"] > 0.72 and minf["es_ratio"] > 0.65 and hcm["es_ratio"] < 0.45  # contraction
+    assert hcm["es_ratio"] < nor["es_ratio"] < minf["es_ratio"] < dcm["es_ratio"]
+    assert arv["cavity"] == nor["cavity"] and arv["wall"] == nor["wall"]  # ARV changes the RV only
+
+
+def test_demo_groups_follow_patient_numbers(tmp_path: Path) -> None:
+    assert [group_of(n, 20) for n in range(1, 21)] == [g for g in GROUPS for _ in range(4)]
+    assert [group_of(n, 6) for n in range(1, 7)] == ["DCM", "DCM", "HCM", "MINF", "NOR", "ARV"]
+    assert [group_of(n, 20) for n in range(101, 107)] == [*GROUPS, "DCM"]
+    root = write_acdc_demo(str(tmp_path / "src"), size=32, slices=2)  # the default 20 + 6 patients
+
+    def group(patient: str) -> str:
+        part = "testing" if int(patient[-3:]) > 100 else "training"
+        info = (root / "database" / part / patient / "Info.cfg").read_text()
+        return dict(line.split(": ") for line in info.splitlines())["Group"]
+
+    doc = _read(prepare("acdc", str(tmp_path / "src"), str(tmp_path / "out")))  # the default split
+    assert _patients(doc, "labeled") == {"patient001", "patient002", "patient003"}
+    assert {group(p) for p in _patients(doc, "labeled")} == {"DCM"}  # as the literature's first patients
+    assert {group(p) for p in _patients(doc, "test")} == set(GROUPS)
+    assert len({group(p) for p in _patients(doc, "val")}) >= 2
+    assert {group(p) for p in _patients(doc, "unlabeled")} == set(GROUPS)

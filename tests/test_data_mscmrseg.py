@@ -1,7 +1,8 @@
-"""Tests of the MS-CMRSeg reader (challenge release and upstream layouts) and the MS-CMRSeg demo."""
+"""Tests of the MS-CMRSeg reader (challenge release and upstream layouts) and the MS-CMRSeg demo (its LGE look)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -12,9 +13,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from synfoc_components.data import DataError, describe, prepare
 from synfoc_components.data.demo import DEMOS
+from synfoc_components.data.demo_heart import BSSFP, LGE, LV, MYO, draw_heart, render_slice
 from synfoc_components.data.demo_mscmrseg import RELEASE, write_mscmrseg_demo
 
 SPLITS = ("labeled", "unlabeled", "val", "test")
@@ -148,3 +151,38 @@ def test_demo_is_deterministic_and_prepared(tmp_path: Path) -> None:
     for item in doc["labeled"] + doc["test"]:
         assert item["spacing"] == [1.5, 1.5]
         assert set(np.unique(np.asarray(Image.open(tmp_path / "out" / item["label"])))) == {0, 1, 2, 3}
+
+
+def _sequence_measures(patients: int = 8, size: int = 96) -> dict[str, np.ndarray]:
+    """Per patient (drawn as the demo draws them) and sequence, from a mid-ventricular slice: mean LV blood, mean
+    scar-free myocardium, mean scar, blood noise, the scar's share of the myocardium and the share of the myocardium
+    brighter than the mean blood."""
+    only_scar = dataclasses.replace(LGE, **{f: 0.0 for f in ("blood", "myocardium", "fat", "tissue", "liver")})
+    only_scar = dataclasses.replace(only_scar, lung=0.0, scar=1.0, noise=0.0, blur=0.0)
+    found: dict[str, list] = {}
+    for number in range(1, patients + 1):
+        heart = draw_heart(np.random.default_rng([0, number]))
+        scar = render_slice(only_scar, heart, 0.3, False, size, np.random.default_rng(0))[0] > 0.5
+        for name, style in (("C0", BSSFP), ("LGE", LGE)):
+            image, labels = render_slice(style, heart, 0.3, False, size, np.random.default_rng(number))
+            myo = labels == MYO
+            blood = image[ndimage.binary_erosion(labels == LV, iterations=2)]
+            healthy = image[ndimage.binary_erosion(myo & ~ndimage.binary_dilation(scar, iterations=2))]
+            scarred = image[myo & scar].mean() if (myo & scar).any() else np.nan
+            values = [blood.mean(), healthy.mean(), scarred, blood.std(), (myo & scar).sum() / myo.sum()]
+            found.setdefault(name, []).append(values + [(image[myo] > blood.mean()).mean()])
+    return {name: np.array(values) for name, values in found.items()}
+
+
+def test_demo_lge_looks_like_lge() -> None:
+    m = _sequence_measures()
+    (c0_blood, c0_myo, _, c0_noise, _, c0_bright), lge = m["C0"].T, m["LGE"]
+    blood, myo, scar, noise, scar_share, bright = lge.T
+    assert np.all(myo < 0.35 * blood)  # healthy myocardium nulled, far darker than the blood
+    assert np.all((blood > 0.3) & (blood < 0.6))  # a mid-grey blood pool
+    assert np.all(blood / myo < c0_blood / c0_myo) and np.all(blood - myo < 0.5 * (c0_blood - c0_myo))
+    assert np.all((blood - myo) / noise < 0.4 * (c0_blood - c0_myo) / c0_noise)  # lower contrast-to-noise
+    with_scar = scar_share > 0.08
+    assert with_scar.mean() >= 0.75  # a sizeable scar in most patients
+    assert np.all(scar[with_scar] >= blood[with_scar])  # as bright as the blood or brighter
+    assert np.all(bright[with_scar] > 0.05) and np.all(c0_bright < 0.01)  # bright myocardium only in LGE

@@ -2,8 +2,13 @@
 
 ``<out>/C0LET2_nii45_for_challenge19/c0t2lge/patientN_{C0,LGE}.nii.gz`` with labels
 ``c0gt/patientN_C0_manual.nii.gz`` and ``lgegt/patientN_LGE_manual.nii.gz`` (200 myocardium, 500 LV blood pool,
-600 RV). Each patient's bSSFP (C0) and LGE volumes show the same anatomy in the two sequences' looks (T2 is not
-written; the reader ignores it). Every slice holds all structures.
+600 RV). Each patient's bSSFP (C0) and LGE volumes show the same anatomy (``demo_heart``'s normal group plus an
+infarct) in the two sequences' looks (T2 is not written; the reader ignores it). C0 has bright blood and dark
+myocardium. LGE looks like inversion-recovery images after contrast: a mid-grey blood pool, nulled (black) healthy
+myocardium, and in most patients (nine in ten) a scar growing from the endocardium over 60-125 degrees of the wall,
+transmural at its centre in about half of them and as bright as the blood or brighter, so the endocardial border
+fades there (typically 10-25% of the myocardium); about three times C0's noise and a softer image. Every slice holds
+all structures.
 """
 
 from __future__ import annotations
