@@ -157,8 +157,8 @@ def _sequence_measures(patients: int = 8, size: int = 96) -> dict[str, np.ndarra
     """Per patient (drawn as the demo draws them) and sequence, from a mid-ventricular slice: mean LV blood, mean
     scar-free myocardium, mean scar, blood noise, the scar's share of the myocardium and the share of the myocardium
     brighter than the mean blood."""
-    only_scar = dataclasses.replace(LGE, **{f: 0.0 for f in ("blood", "myocardium", "fat", "tissue", "liver")})
-    only_scar = dataclasses.replace(only_scar, lung=0.0, scar=1.0, noise=0.0, blur=0.0)
+    dark = dict.fromkeys(("blood", "myocardium", "fat", "tissue", "liver", "lung", "noise", "blur"), 0.0)
+    only_scar = dataclasses.replace(LGE, scar=1.0, **dark)
     found: dict[str, list] = {}
     for number in range(1, patients + 1):
         heart = draw_heart(np.random.default_rng([0, number]))
