@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from data_fixtures import SPLITS, assert_header, prepare_cli, prepared, read_label, save_png
 from synfoc_components.data import DataError, describe, prepare
 from synfoc_components.data.demo import DEMOS
-from synfoc_components.data.demo_fundus import write_fundus_demo
+from synfoc_components.data.demo_fundus import STYLES, draw_scene, render_fundus, write_fundus_demo
 
 DOMAINS = describe("fundus").domains
 SIZE = 20
@@ -104,6 +106,50 @@ def test_demo_is_deterministic_and_prepared(tmp_path: Path) -> None:
     assert doc["synthetic"] is True and len(doc["labeled"]) == 3 and len(doc["test"]) == 4 * 2
     for item in (i for s in SPLITS for i in doc[s]):
         assert set(np.unique(read_label(out, item))) == {0, 1, 2}  # every image has cup and rim
+
+
+def _clean_looks(domain: str, size: int = 128) -> np.ndarray:
+    """Per clean image of ``domain`` (no illumination, blur or noise): pale ring, cup edge step, disc fraction.
+
+    pale ring: 90th percentile brightness in a band just outside the disc over the median of the far retina;
+    cup edge step: median brightness just inside the annotated cup over that just outside it (on the rim).
+    """
+    style = dataclasses.replace(STYLES[domain], gamma=1.0, brightness=1.0, vignette=0.0, gradient=0.0, blur=0.0,
+                                noise=0.0)  # fmt: skip
+    looks = []
+    for k in range(4):
+        rng = np.random.default_rng([7, k])
+        image, mask = render_fundus(style, draw_scene(rng, style), size, rng)
+        gray, disc, cup = image.astype(np.float32).mean(-1), mask <= 128, mask == 0
+        radius = np.sqrt(disc.sum() / np.pi)
+        near = ndimage.binary_dilation(disc, iterations=round(0.2 * radius)) & ~ndimage.binary_dilation(disc)
+        far = ~ndimage.binary_dilation(disc, iterations=round(radius))
+        inside = cup & ~ndimage.binary_erosion(cup, iterations=2)
+        outside = ndimage.binary_dilation(cup, iterations=2) & ~cup & disc
+        ring = np.percentile(gray[near], 90) / np.median(gray[far])
+        looks.append((ring, np.median(gray[inside]) / np.median(gray[outside]), disc.mean()))
+    return np.array(looks)
+
+
+def test_demo_domains_differ_by_atrophy_cup_contrast_and_crop() -> None:
+    """PPA puts a pale band outside the disc; faint cups lose their edge step; crops change the disc's size."""
+    looks = {domain: _clean_looks(domain) for domain in DOMAINS}
+    ppa, faint = ("Domain2", "Domain4"), ("Domain2", "Domain3", "Domain4")
+    for domain, values in looks.items():
+        ring, step, _ = values.T
+        if domain in ppa:
+            assert ring.min() > 1.5, (domain, ring)  # the atrophy is far brighter than the retina
+        else:
+            assert ring.max() < 1.25, (domain, ring)  # only the retina's own texture
+        if domain in faint:
+            assert step.max() < 1.06, (domain, step)  # a soft slope, no step at the annotated edge
+        else:
+            assert step.min() > 1.12, (domain, step)  # the pallor fills the cup
+    fraction = {domain: values[:, 2].mean() for domain, values in looks.items()}
+    assert fraction["Domain2"] > 1.6 * fraction["Domain1"]  # RIM-ONE's tight crop
+    assert max(fraction["Domain3"], fraction["Domain4"]) < 0.8 * fraction["Domain1"]  # REFUGE's wide crops
+    assert [d for d in DOMAINS if STYLES[d].ppa > 0] == list(ppa)
+    assert [d for d in DOMAINS if STYLES[d].pallor < 1] == list(faint)
 
 
 def test_cli(tmp_path: Path) -> None:
