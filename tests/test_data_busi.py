@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from data_fixtures import SPLITS, assert_header, prepare_cli, prepared, read_label, save_png
 from synfoc_components.data import DataError, prepare
 from synfoc_components.data.demo import DEMOS
-from synfoc_components.data.demo_busi import write_busi_demo
+from synfoc_components.data.demo_busi import draw_lesion, render_ultrasound, write_busi_demo
 
 
 def _lesion(n: int, second: bool = False) -> np.ndarray:
@@ -106,6 +107,66 @@ def test_demo_is_deterministic_and_prepared(tmp_path: Path) -> None:
         assert set(np.unique(read_label(out, item))) == {0, 1}  # every image has a lesion
     item = next(i for s in SPLITS for i in doc[s] if i["case"] == "benign (10)")
     assert second.any() and read_label(out, item)[second > 0].all()  # the second mask file is merged
+
+
+def _crosses(image: np.ndarray, near: np.ndarray, arm: int = 2) -> int:
+    """Bright ``+`` marks centred in ``near``: bright arms of ``arm`` pixels along row and column, dark diagonals."""
+    bright = np.pad(image >= 220, arm)
+
+    def shifted(dr: int, dc: int) -> np.ndarray:
+        return bright[arm + dr : arm + dr + image.shape[0], arm + dc : arm + dc + image.shape[1]]
+
+    arms = [shifted(s * k, 0) & shifted(0, s * k) for k in range(arm + 1) for s in (-1, 1)]
+    diagonals = [~shifted(dr, dc) for dr in (-1, 1) for dc in (-1, 1)]
+    return int((np.logical_and.reduce(arms + diagonals) & near).sum())
+
+
+def _step(img: np.ndarray, mask: np.ndarray, band: slice, beyond: slice, span: slice) -> float:
+    """Mean of ``img`` in rows ``beyond`` minus the lesion's in rows ``band`` (both in the columns ``span``)."""
+    return float(img[beyond, span].mean() - img[band, span][mask[band, span]].mean())
+
+
+def _looks(malignant: bool, count: int = 16, size: int = 128) -> dict[str, np.ndarray]:
+    """Image statistics of ``count`` rendered lesions: contrast, borders, dark look-alikes, caliper crosses."""
+    looks: dict[str, list] = {}
+    for n in range(count):
+        rng = np.random.default_rng([7, int(malignant), n])
+        image, (mask,) = render_ultrasound([draw_lesion(rng, malignant)], size, rng)
+        img = image / 255.0
+        ring = ndimage.binary_dilation(mask, iterations=5) & ~ndimage.binary_dilation(mask, iterations=2)
+        inside, around = img[mask].mean(), img[ring].mean()
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        (top, bottom), quarter = rows[[0, -1]], (rows[-1] - rows[0]) // 4
+        span = slice(cols[0] + (cols[-1] - cols[0]) // 4, cols[-1] - (cols[-1] - cols[0]) // 4 + 1)  # central columns
+        lowest, uppermost = slice(bottom - quarter, bottom + 1), slice(top, top + quarter + 1)
+        outside = ~ndimage.binary_dilation(mask, iterations=4)
+        outside[: size // 10], outside[top:, cols[0] : cols[-1] + 1] = False, False  # not the skin, not the shadow
+        dark, _ = ndimage.label(outside & (ndimage.gaussian_filter(img, 2.0) < inside + 0.25 * (around - inside)))
+        near = ndimage.binary_dilation(mask, iterations=3) & ~ndimage.binary_erosion(mask, iterations=3)
+        for key, value in {
+            "ratio": inside / around,  # interior echo relative to the surroundings
+            "lower": abs(_step(img, mask, lowest, slice(bottom + 3, bottom + 3 + quarter), span)),
+            "upper": _step(img, mask, uppermost, slice(max(0, top - 2 - quarter), top - 2), span),
+            "below": img[bottom + 3 : bottom + 3 + 2 * quarter, span].mean() / around,
+            "lookalikes": int((np.bincount(dark.ravel())[1:] >= 12).sum()),
+            "crosses": _crosses(image, near),
+        }.items():
+            looks.setdefault(key, []).append(value)
+    return {key: np.array(values) for key, values in looks.items()}
+
+
+def test_demo_has_the_difficulties_of_real_busi() -> None:
+    """Varied benign echo (cysts, solid), malignant lesions less dark with a shadow merging with the lower border,
+    dark look-alikes (fat lobules) outside the lesion, caliper crosses on the lesion border."""
+    benign, malignant = _looks(False), _looks(True)
+    assert (benign["ratio"] < 0.2).sum() >= 3 and (benign["ratio"] > 0.4).sum() >= 5  # anechoic and hypoechoic
+    assert malignant["ratio"].min() > 0.35 and malignant["ratio"].mean() > benign["ratio"].mean() + 0.05
+    assert np.median(malignant["below"]) < 0.75 < np.median(benign["below"])  # shadow; enhancement or none
+    assert malignant["lower"].mean() < 0.4 * malignant["upper"].mean()  # the lower border merges with the shadow
+    solid = np.concatenate([benign["lookalikes"][benign["ratio"] > 0.3], malignant["lookalikes"]])
+    assert (solid >= 1).mean() > 0.6  # fat lobules almost as dark as the lesion, away from it
+    crosses = np.concatenate([benign["crosses"], malignant["crosses"]])
+    assert 0.25 < (crosses >= 2).mean() < 0.9  # calipers on many lesions, not all
 
 
 def test_cli(tmp_path: Path) -> None:
