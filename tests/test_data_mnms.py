@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from data_fixtures import SPLITS, assert_header, prepare_cli, prepared, read_label, save_png
 from synfoc_components.data import DataError, describe, prepare
 from synfoc_components.data.demo import DEMOS
+from synfoc_components.data.demo_cine import Band, draw_cine
+from synfoc_components.data.demo_heart import LV, MYO, RV, draw_heart, render_slice
+from synfoc_components.data.demo_mnms import VENDORS as VENDOR_STYLES
 from synfoc_components.data.demo_mnms import write_mnms_demo
 
 VENDORS = describe("mnms").domains
@@ -110,3 +115,51 @@ def test_cli(tmp_path: Path) -> None:
     _mnms(tmp_path / "src")
     doc = prepare_cli("mnms", tmp_path / "src", tmp_path / "out", "--lb_num", "2")
     assert len(doc["labeled"]) == 2
+
+
+def _clean_slice(vendor: str, size: int = 192) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A mid-ventricular diastolic slice of one fixed heart in ``vendor``'s look and phenomena, without noise, blur,
+    bias or intensity curve; its band (if the vendor has bands) lies straight across the RV, clear of the LV.
+
+    Returns:
+        ``(image, class ids, class ids without the phenomena)``.
+    """
+    style = VENDOR_STYLES[vendor]
+    look = dataclasses.replace(style.look, noise=0.0, blur=0.0)
+    heart = draw_heart(np.random.default_rng(3))
+    heart.update(bias=np.zeros(2), gamma=1.0)
+    cine = draw_cine(np.random.default_rng(4), style.cine, heart["center"])
+    toward_rv = np.array([np.cos(heart["rv_angle"]), np.sin(heart["rv_angle"])])
+    hub = np.asarray(heart["center"]) + (0.36 + 5.0) * toward_rv  # a radius-5 arc 0.36 from the LV centre
+    cine = dataclasses.replace(cine, bands=(Band((float(hub[0]), float(hub[1])), 5.0, 0.03),), drift=0.0)
+    image, labels = render_slice(look, heart, 0.5, False, size, np.random.default_rng(0), style.fov, cine)
+    plain = render_slice(look, heart, 0.5, False, size, np.random.default_rng(0), style.fov)[1]
+    return image, labels, plain
+
+
+def test_demo_vendors_differ_by_bands_fat_and_papillary_muscles() -> None:
+    """Banded vendors show a dark band across the RV; fat vendors a rim outside the myocardium as bright as the
+    blood; papillary vendors dark blobs inside the LV mask; the masks stay those of the plain phantom."""
+    looks = {}
+    for vendor in VENDORS:
+        image, labels, plain = _clean_slice(vendor)
+        np.testing.assert_array_equal(labels, plain)  # the phenomena change the image only
+        lv, myo, rv = (labels == c for c in (LV, MYO, RV))
+        blood = np.percentile(image[lv], 90)
+        rim = ndimage.binary_dilation(myo, iterations=4) & ~(lv | myo | rv)
+        looks[vendor] = {
+            "band": float((image[rv] < 0.5 * blood).mean()),
+            "rim": float(image[rim].mean() / blood),
+            "blobs": float((image[lv] < 0.6 * blood).mean()),
+        }
+    cine = {v: VENDOR_STYLES[v].cine for v in VENDORS}
+    assert cine["vendorA"] == dataclasses.replace(cine["vendorA"], banding=0.0, fat=0.0, papillary=0.0)  # clean
+    for phenomenon, key in (("banding", "band"), ("fat", "rim"), ("papillary", "blobs")):
+        shown = [v for v in VENDORS if getattr(cine[v], phenomenon) > 0]
+        plain = [v for v in VENDORS if getattr(cine[v], phenomenon) == 0]
+        assert shown and plain, phenomenon
+        assert min(looks[v][key] for v in shown) > max(looks[v][key] for v in plain) + 0.05, (phenomenon, looks)
+    assert min(looks[v]["band"] for v in VENDORS if cine[v].banding) > 0.05  # a band, not a few dark pixels
+    assert min(looks[v]["rim"] for v in VENDORS if cine[v].fat) > 0.95  # fat as bright as the blood
+    assert min(looks[v]["blobs"] for v in VENDORS if cine[v].papillary) > 0.05
+    assert {v for v in VENDORS if any(dataclasses.astuple(cine[v]))} == {"vendorB", "vendorC", "vendorD"}

@@ -11,7 +11,9 @@ normal; DCM a dilated LV cavity with a thin wall that barely contracts; HCM a sm
 segment; ARV a dilated, hypokinetic RV crescent. Every heart also has an infarct region (the scar; most patients
 have one), seen only in LGE. Sequences differ in appearance: cine bSSFP has bright blood and dark myocardium; LGE a
 mid-grey blood pool, nulled healthy myocardium, a bright scar (as bright as the blood or brighter, transmural in
-places, so the endocardial border fades there), lower SNR and a softer image.
+places, so the endocardial border fades there), lower SNR and a softer image. ``render_slice`` can add a scanner's
+cine bSSFP phenomena (``demo_cine``: off-resonance bands, thick epicardial fat, papillary muscles and trabeculae; the
+M&Ms demo's vendors); by default it draws none, and they never draw from the slice's noise generator.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 
+from synfoc_components.data.demo_cine import Cine
 from synfoc_components.data.demo_shapes import blob_level, blur, grid, random_harmonics, smooth_noise
 
 __all__ = [
@@ -179,6 +182,7 @@ def render_slice(
     size: int,
     rng: np.random.Generator,
     fov: float = 0.65,
+    cine: Cine | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render one short-axis slice.
 
@@ -190,6 +194,8 @@ def render_slice(
         size: image side in pixels.
         rng: noise generator.
         fov: half the image side in scene units (the chest spans about [-1, 1]; smaller zooms in on the heart).
+        cine: a scanner's epicardial fat, papillary muscles and off-resonance bands (``demo_cine``); None for
+            none. They draw nothing from ``rng``.
 
     Returns:
         ``(image float32 in [0, 1], class ids uint8 with LV, MYO, RV)``, both size x size, rows = y.
@@ -213,7 +219,12 @@ def render_slice(
     rv_center = (cx + offset * np.cos(angle), cy + offset * np.sin(angle))
     rv_cavity = blob_level(x, y, rv_center, (along, across), angle) < 1
     rv_wall = blob_level(x, y, rv_center, (along + 0.025, across + 0.025), angle) < 1
-    pericardium = blob_level(x, y, (cx, cy), ((epi_r + 0.04) * aspect, (epi_r + 0.04) / aspect), **shape) < 1
+    thick_fat = cine is not None and cine.look.fat > 0  # fat pads at the grooves and a layer over the RV
+    pad = 0.04 + cine.fat_pad(theta - np.float32(angle)) if thick_fat else 0.04
+    pericardium = blob_level(x, y, (cx, cy), ((epi_r + pad) * aspect, (epi_r + pad) / aspect), **shape) < 1
+    if thick_fat:
+        rv_fat = (along + 0.025 + cine.rv_fat, across + 0.025 + cine.rv_fat)
+        pericardium |= blob_level(x, y, rv_center, rv_fat, angle) < 1
     img[pericardium | rv_wall] = style.fat
     img[rv_wall] = style.myocardium
     labels = np.zeros(img.shape, np.uint8)
@@ -222,10 +233,15 @@ def render_slice(
     myo, lv = (epi < 1.0) & (endo >= 1.0), endo < 1.0
     img[myo], labels[myo] = style.myocardium, MYO
     img[lv], labels[lv] = style.blood, LV
+    if cine is not None and cine.look.papillary:  # dark muscles in the cavity, labelled LV
+        muscle = cine.muscle(endo[lv], theta[lv] - np.float32(angle), heart["radius"] / radius, depth)
+        img[lv] += np.float32(style.myocardium - style.blood) * muscle
     if style.scar and heart["scar_width"]:  # from the endocardium, deepest (transmural in places) at the centre
         reach = heart["scar_depth"] * np.sqrt(_segment(theta, heart["scar_angle"], heart["scar_width"]))
         img[myo & (endo < 1.0 + reach * (epi_r / radius - 1.0))] = style.scar
     img = blur(img, style.blur * size / 160)
+    if cine is not None and cine.look.banding:
+        img = img * cine.band_gain(x, y, depth)
     b1, b2 = (np.float32(b) for b in heart["bias"])
     img = img * np.exp(b1 * x + b2 * y) * (1.0 + 0.05 * smooth_noise(rng, size, 8))
     noise = [rng.standard_normal(img.shape, dtype=np.float32) * np.float32(style.noise) for _ in range(2)]
