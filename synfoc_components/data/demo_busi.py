@@ -31,8 +31,15 @@ import numpy as np
 
 from synfoc_components.data.demo_busi_marks import annotate
 from synfoc_components.data.demo_busi_tissue import draw_layers, render_tissue, smoothstep, speckle
-from synfoc_components.data.demo_shapes import blob_level, blur, grid, random_harmonics, smooth_noise, to_uint8
-from synfoc_components.data.demo_shapes import write_marker
+from synfoc_components.data.demo_shapes import (
+    blob_level,
+    blur,
+    grid,
+    random_harmonics,
+    smooth_noise,
+    to_uint8,
+    write_marker,
+)
 from synfoc_components.data.writer import write_png
 
 __all__ = ["CYST_FRACTION", "draw_lesion", "render_ultrasound", "write_busi_demo"]
