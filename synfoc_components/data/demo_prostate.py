@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from synfoc_components.data.demo_shapes import smooth_noise, to_uint8, write_marker
 from synfoc_components.data.descriptions import describe
-from synfoc_components.data.readers.layout import SYNTHETIC_MARKER
 from synfoc_components.data.writer import write_png
 
 __all__ = ["SiteStyle", "SITES", "render_slice", "write_prostate_demo"]
@@ -90,11 +90,6 @@ def _pelvis(fov: float, fat: float, size: int) -> tuple[np.ndarray, np.ndarray]:
     return axis, img
 
 
-def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
-    coarse = Image.fromarray(rng.standard_normal((cells, cells), dtype=np.float32), mode="F")
-    return np.asarray(coarse.resize((size, size), Image.BICUBIC))
-
-
 def _wobble(dx: np.ndarray, dy: np.ndarray, rho: np.ndarray, harmonics: list, z: float) -> np.ndarray:
     """Radial perturbation sum_k (a_k + b_k z) cos(k theta + phase_k), by the angle-addition recursion."""
     cos1, sin1 = dx / np.maximum(rho, 1e-6), dy / np.maximum(rho, 1e-6)
@@ -145,13 +140,13 @@ def render_slice(
     b1, b2, b3 = (np.float32(b * style.bias) for b in case["bias"])
     x, y = axis[None], axis[:, None]
     coil = np.float32(style.coil) * np.exp(-np.hypot(x, y - np.float32(0.40)) / np.float32(0.22))  # near field
-    img *= (1.0 + 0.08 * _smooth_noise(rng, size, 16)) * np.exp(b1 * x + b2 * y + b3 * x * y) * (1.0 + coil)
+    img *= (1.0 + 0.08 * smooth_noise(rng, size, 16)) * np.exp(b1 * x + b2 * y + b3 * x * y) * (1.0 + coil)
     img = np.clip(img, 0.0, 1.0) ** np.float32(style.gamma)
     low = max(8, int(size * style.resolution))
     small = Image.fromarray(img, mode="F").resize((low, low), Image.BILINEAR)
     img = np.asarray(small.resize((size, size), Image.BICUBIC))
     img = np.abs(img + rng.standard_normal((size, size), dtype=np.float32) * np.float32(style.noise))
-    return np.round(np.clip(img, 0.0, 1.0) * 255).astype(np.uint8), organ
+    return to_uint8(img), organ
 
 
 def _draw_case(rng: np.random.Generator, style: SiteStyle) -> dict:
@@ -195,8 +190,5 @@ def write_prostate_demo(
                 mask = np.where(organ, 0, 255).astype(np.uint8)
                 write_png(root / site / split / "image" / name, image, compress_level=1)
                 write_png(root / site / split / "mask" / name, mask, compress_level=1)
-    (root / SYNTHETIC_MARKER).write_text(
-        "Synthetic prostate phantom written by `python -m synfoc_components.data demo prostate`.\n"
-        "It is NOT patient data; results on it say nothing about real performance.\n"
-    )
+    write_marker(root, "prostate", "prostate phantom")
     return root
