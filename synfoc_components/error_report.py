@@ -4,7 +4,7 @@ MONAI's bundle runner wraps every error raised while it evaluates a config item 
 ...``), and a DataLoader worker re-raises an item's error with the worker's traceback inside the message, so the
 traceback's last line rarely says what went wrong. :func:`install_error_report` keeps Python's traceback and then
 writes the error behind those wrappers as one line, e.g.
-``DataError: data/images/HK/07_012.png: unreadable image (image file is truncated)``. The bundles install it first
+``DataError: data/images/HK/train/03_012.png: unreadable image (image file is truncated)``. The bundles install it first
 thing in ``initialize``; our own errors start their message with the file or option at fault, so that line names it.
 """
 

@@ -15,6 +15,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 from monai.data import load_decathlon_datalist
+from data_fixtures import read_label
 from PIL import Image
 from scipy import ndimage
 
@@ -34,17 +35,18 @@ def _png(path: Path, array: np.ndarray, mode: str | None = None) -> None:
 
 
 def _png_prostate(root: Path, train_cases: int = 3, test_cases: int = 1, slices: int = 3, size: int = 24) -> Path:
-    """Authors' layout: ProstateSlice/<SITE>/{train,test}/{image,mask}/<case>_<slice>.png, organ 0, background 255."""
+    """Authors' layout: ProstateSlice/<SITE>/{train,test}/{image,mask}/<case>_<slice>.png, organ 0, background 255;
+    each split numbers its cases from 00, as the release does."""
     base = root / "ProstateSlice"
     for s, site in enumerate(SITES):
         for c in range(train_cases + test_cases):
-            split = "train" if c < train_cases else "test"
+            split, number = ("train", c) if c < train_cases else ("test", c - train_cases)
             for k in range(slices):
                 mask = np.full((size, size + 2), 255, np.uint8)
                 mask[6 : 10 + k, 5 : 12 + c] = 0
                 image = np.where(mask == 0, 200, 30 + 10 * s).astype(np.uint8)
-                _png(base / site / split / "image" / f"{c:02d}_{k:02d}.png", image)
-                _png(base / site / split / "mask" / f"{c:02d}_{k:02d}.png", mask)
+                _png(base / site / split / "image" / f"{number:02d}_{k:02d}.png", image)
+                _png(base / site / split / "mask" / f"{number:02d}_{k:02d}.png", mask)
     return base
 
 
@@ -82,11 +84,13 @@ def test_png_layout_splits(tmp_path: Path) -> None:
         ("BIDMC", "00", 0), ("BIDMC", "00", 1), ("BIDMC", "00", 2), ("BIDMC", "01", 0)
     ]  # fmt: skip
     assert sum(len(doc[s]) for s in SPLITS) == 6 * 12
-    assert {(i["domain"], i["case"]) for i in doc["test"]} == {(site, "03") for site in SITES}
+    assert {(i["domain"], i["case"]) for i in doc["test"]} == {(site, "00") for site in SITES}
+    assert all("/test/" in i["image"] for i in doc["test"])  # test case 00 is not train case 00
+    assert not [i for s in ("labeled", "unlabeled", "val") for i in doc[s] if "/train/" not in i["image"]]
     for site in SITES:
         val_cases = {i["case"] for i in doc["val"] if i["domain"] == site}
         train_cases = {i["case"] for s in ("labeled", "unlabeled") for i in doc[s] if i["domain"] == site}
-        assert len(val_cases) == 1 and not val_cases & train_cases and "03" not in val_cases
+        assert len(val_cases) == 1 and not val_cases & train_cases
     assert {i["case"] for i in doc["val"] if i["domain"] == "BIDMC"} == {"02"}  # cases 00, 01 hold labeled slices
     for split in SPLITS:
         items = load_decathlon_datalist(datalist, True, split)
@@ -118,10 +122,10 @@ def test_nifti_layout(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     _nifti_prostate(tmp_path / "raw")
     with caplog.at_level(logging.WARNING):
         doc = _read(prepare("prostate", str(tmp_path / "raw"), str(tmp_path / "out"), lb_num=6))
-    assert "domain HK: no validation case" in caplog.text
+    assert "one training case in domain HK (1 of 4 slices): validation takes a block of its last slices" in caplog.text
     assert {i["case"] for i in doc["test"] if i["domain"] == "BIDMC"} == {"Case04"}  # last fifth of 5 cases
     assert {(i["domain"], i["case"]) for i in doc["test"] if i["domain"] == "HK"} == {("HK", "Case01")}
-    assert not [i for i in doc["val"] if i["domain"] == "HK"]
+    assert [(i["case"], i["slice"]) for i in doc["val"] if i["domain"] == "HK"] == [("Case00", 4)]
     assert {i["slice"] for i in doc["test"]} == {1, 2, 3, 4}  # empty end slices dropped
     assert sum(len(doc[s]) for s in SPLITS) == (5 * 5 + 2) * 4
     assert any(i["domain"] == "BMC" for i in doc["unlabeled"])  # the _Segmentation spelling is found
@@ -141,8 +145,9 @@ def test_demo_is_deterministic_and_prepared(tmp_path: Path) -> None:
     files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*.png"))
     assert len(files) == 6 * 4 * 4 * 2
     assert all((tmp_path / "one" / f).read_bytes() == (tmp_path / "two" / f).read_bytes() for f in files)
-    mask = np.asarray(Image.open(tmp_path / "one/ProstateSlice/UCL/test/mask/03_00.png"))
-    assert set(np.unique(mask)) == {0, 255}
+    for split in ("train", "test"):  # the release's naming: both splits start at case 00
+        mask = np.asarray(Image.open(tmp_path / f"one/ProstateSlice/UCL/{split}/mask/00_00.png"))
+        assert set(np.unique(mask)) == {0, 255}
     doc = _read(prepare("prostate", str(tmp_path / "one"), str(tmp_path / "out"), lb_num=6))
     assert doc["synthetic"] is True and len(doc["test"]) == 6 * 4
 
@@ -216,18 +221,39 @@ def test_folder_layout_with_label_map(tmp_path: Path, caplog: pytest.LogCaptureF
     rgba = np.dstack([np.full((10, 12), 90, np.uint8)] * 3 + [np.full((10, 12), 255, np.uint8)])
     _png(src / "siteB/train/image/p5_0.png", rgba, "RGBA")
     _png(src / "siteB/train/mask/p5_0.png", np.zeros((10, 12), np.uint8))
-    with pytest.raises(DataError, match="mask values 255 are not class ids 0..31 \\(pass --label_map"):
-        prepare("folder", str(src), str(tmp_path / "out"), lb_num=2)
+    with caplog.at_level(logging.INFO):
+        unmapped = _read(prepare("folder", str(src), str(tmp_path / "plain"), lb_num=2, channels=3))
+    assert caplog.text.count("255 is read as class 1") == 1
     with caplog.at_level(logging.WARNING):
         datalist = prepare("folder", str(src), str(tmp_path / "out"), lb_num=2, label_map="{0:0,255:1}", channels=3)
     assert "rescaled to 8 bits" in caplog.text and "RGBA image converted to RGB" in caplog.text
     doc = _read(datalist)
+    assert {k: doc[k] for k in SPLITS} == {k: unmapped[k] for k in SPLITS} and unmapped["num_classes"] == 2
+    for item in doc["labeled"] + doc["test"]:
+        assert (read_label(tmp_path / "plain", item) == read_label(tmp_path / "out", item)).all()
     assert (doc["dataset"], doc["domains"], doc["num_classes"], doc["channels"]) == ("folder", ["siteA", "siteB"], 2, 3)
     assert [(i["case"], i["slice"]) for i in doc["labeled"]] == [("p1", 0), ("p1", 1)]
     image = Image.open(tmp_path / "out" / doc["labeled"][0]["image"])
     label = np.asarray(Image.open(tmp_path / "out" / doc["labeled"][0]["label"]))
     assert image.mode == "RGB" and set(np.unique(label)) == {0, 1}
     assert len(doc["test"]) == 2 and sum(len(doc[s]) for s in SPLITS) == 2 * 5 + 2
+
+
+def test_folder_masks_mixing_binary_and_class_ids_are_refused(tmp_path: Path) -> None:
+    """Without --label_map, the first non-empty mask decides between 0 / 255 and class ids; a mask read the other
+    way is an error naming both files; any other value keeps the class-id error."""
+    src = tmp_path / "src"
+    for domain, stored in (("a", 255), ("b", 1)):
+        for split in ("train", "test"):
+            mask = np.zeros((8, 8), np.uint8)
+            mask[2:5, 2:5] = stored
+            _png(src / domain / split / "image" / "v_0.png", mask // 2 + 9)
+            _png(src / domain / split / "mask" / "v_0.png", mask)
+    with pytest.raises(DataError, match=r"b/test/mask/v_0\.png: mask values 0, 1 read as class ids, but .*a/test/mask"):
+        prepare("folder", str(src), str(tmp_path / "out"), lb_num=1)
+    _png(src / "a/test/mask/v_0.png", np.full((8, 8), 128, np.uint8))  # the first mask read
+    with pytest.raises(DataError, match=r"a/test/mask/v_0\.png: mask values 128 are not class ids 0\.\.31 \(pass --la"):
+        prepare("folder", str(src), str(tmp_path / "out"), lb_num=1)
 
 
 def test_folder_volumes_and_inferred_classes(tmp_path: Path) -> None:
@@ -262,15 +288,15 @@ def test_bad_files(tmp_path: Path) -> None:
     image.write_bytes(image.read_bytes()[:60])
     _expect(tmp_path, DataError, str(image), "unreadable image")
     _png_prostate(tmp_path / "src")
-    mask = base / "UCL/test/mask/03_01.png"
+    mask = base / "UCL/test/mask/00_01.png"
     _png(mask, np.full((20, 26), 255, np.uint8))
     _expect(tmp_path, DataError, str(mask), "mask size 26x20 differs from image size 26x24")
     _png_prostate(tmp_path / "src")
     _png(mask, np.full((24, 26), 128, np.uint8))
     _expect(tmp_path, DataError, str(mask), "mask values 128 are outside the encoding {0: 1, 255: 0}")
     _png_prostate(tmp_path / "src")
-    (base / "BMC/test/mask/03_00.png").unlink()
-    _expect(tmp_path, DataError, str(base / "BMC/test/image/03_00.png"), "no mask")
+    (base / "BMC/test/mask/00_00.png").unlink()
+    _expect(tmp_path, DataError, str(base / "BMC/test/image/00_00.png"), "no mask")
 
 
 def test_bad_options_and_layouts(tmp_path: Path) -> None:
@@ -310,3 +336,20 @@ def test_demo_unknown_dataset() -> None:
     assert "prostate" in DEMOS
     with pytest.raises(ValueError, match="no demo data for dataset 'nope'"):
         write_demo("nope", "unused")
+
+
+def test_datalist_of_the_previous_layout_still_loads(tmp_path: Path) -> None:
+    """Datalists written before the split became part of file names (``images/<domain>/<case>_<slice>.png``) keep
+    loading: they list their own paths."""
+    from synfoc_components.data import load_datalist
+
+    items = {}
+    for split, case in (("labeled", "00"), ("unlabeled", "01"), ("val", "02"), ("test", "06")):
+        for folder in ("images", "labels"):
+            _png(tmp_path / folder / "BIDMC" / f"{case}_000.png", np.zeros((4, 4), np.uint8))
+        items[split] = [{"image": f"images/BIDMC/{case}_000.png", "label": f"labels/BIDMC/{case}_000.png",
+                         "domain": "BIDMC", "case": case, "slice": 0, "split": split}]  # fmt: skip
+    (tmp_path / "datalist.json").write_text(json.dumps({"dataset": "prostate", "num_classes": 2, **items}))
+    for split in SPLITS:
+        [item] = load_datalist(tmp_path / "datalist.json", split)
+        assert item["image"] == str(tmp_path / items[split][0]["image"])

@@ -167,6 +167,9 @@ def write_prostate_demo(
 ) -> Path:
     """Write ``out/ProstateSlice/<SITE>/{train,test}/{image,mask}/<case>_<slice>.png`` (organ 0, background 255).
 
+    As in the authors' release, each split numbers its cases from ``00``: ``train/image/00_00.png`` and
+    ``test/image/00_00.png`` are different patients.
+
     Args:
         out: output folder.
         seed: generator seed (same seed, same bytes).
@@ -186,7 +189,7 @@ def write_prostate_demo(
             case = _draw_case(rng, style)
             for k, z in enumerate(np.linspace(-0.8, 0.8, slices)):
                 image, organ = render_slice(style, case, float(z), size, rng)
-                name = f"{case_index:02d}_{k:02d}.png"
+                name = f"{case_index - (0 if split == 'train' else train_cases):02d}_{k:02d}.png"
                 mask = np.where(organ, 0, 255).astype(np.uint8)
                 write_png(root / site / split / "image" / name, image, compress_level=1)
                 write_png(root / site / split / "mask" / name, mask, compress_level=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import logging
 import os
 from collections.abc import Callable, Mapping
 
@@ -17,8 +18,11 @@ __all__ = [
     "value_map",
     "class_ids",
     "above_zero",
+    "ids_or_binary_255",
     "parse_label_map",
 ]
+
+logger = logging.getLogger(__name__)
 
 MAX_INFERRED_CLASSES = 32
 """Without a label map or a class count, mask values must be class ids below this (0/255 masks need a map)."""
@@ -85,6 +89,37 @@ def class_ids(num_classes: int | None = None) -> LabelEncoder:
             hint = "" if num_classes else ' (pass --label_map, e.g. "{0:0,255:1}", or --num_classes)'
             raise DataError(path, f"mask values {_shown(foreign)} are not class ids 0..{limit - 1}{hint}")
         return mask.astype(np.uint8)
+
+    return encode
+
+
+def ids_or_binary_255() -> LabelEncoder:
+    """Encoding of masks given without a label map: class ids, or binary masks stored as 0 / 255.
+
+    The first mask that holds anything but 0 decides: 0 and 255 alone mean binary masks (255 is class 1, logged
+    once), other values mean class ids (as ``class_ids``). A later mask that reads the other way is an error naming
+    it and the first, so one dataset never mixes the two readings.
+    """
+    readings = {"binary": value_map({0: 0, 255: 1}), "class ids": class_ids()}
+    first: list[tuple[str, str]] = []  # (reading, path) of the first mask that decided
+
+    def encode(mask: np.ndarray, path: str | os.PathLike) -> np.ndarray:
+        values = _values(mask)
+        if not values.any():
+            return mask.astype(np.uint8)
+        reading = "binary" if set(values.tolist()) <= {0, 255} else "class ids"
+        if not first:
+            first.append((reading, str(path)))
+            if reading == "binary":
+                logger.info("masks hold only 0 and 255 (first: %s): 255 is read as class 1", path)
+        decided, decided_by = first[0]
+        if reading != decided:
+            raise DataError(
+                path,
+                f"mask values {_shown(values)} read as {reading}, but {decided_by} was read as {decided}; pass "
+                '--label_map, e.g. "{0:0,255:1}"',
+            )
+        return readings[reading](mask, path)
 
     return encode
 

@@ -51,9 +51,11 @@ class SourceSlice:
         return self.subject if self.subject is not None else self.case
 
     @property
-    def key(self) -> tuple[str, str, int]:
-        """``(domain, case, index)``, unique within a dataset."""
-        return self.domain, self.case, self.index
+    def key(self) -> tuple[str, str, str, int]:
+        """``(domain, split, case, index)``, unique within a dataset. The split belongs to a slice's identity: a
+        release with its own ``train/`` and ``test/`` folders may number the cases of each from ``00`` (ProstateSlice
+        does), and ``train`` case 00 and ``test`` case 00 are then different patients."""
+        return self.domain, self.split, self.case, self.index
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@
   protocol labels whole patients). Their patients are never drawn for validation, so this is exactly the paper's
   labeled set.
 * val: the source's own validation slices where it has them (ACDC's ``val.list``); else a seeded random
-  ``val_fraction`` of every domain's training patients (at least one where a domain has two or more), never from test.
+  ``val_fraction`` of every domain's training patients (at least one where a domain has two or more), never from test;
+  a domain with one training case (one volume) gives the last ``val_fraction`` of that case's unlabeled slices
+  (at least one), with a warning that neighbouring slices are correlated.
 * unlabeled: every other training slice of every domain.  test: the source's test split, untouched.
 """
 
@@ -91,11 +93,11 @@ def _labeled_slices(
 
 
 def _check_unique(slices: Sequence[SourceSlice]) -> None:
-    seen: dict[tuple[str, str, int], SourceSlice] = {}
+    seen: dict[tuple[str, str, str, int], SourceSlice] = {}
     for item in slices:
         if item.key in seen:
             first = seen[item.key]
-            raise DataError(item.origin, f"same domain/case/slice {item.key} as {first.origin}")
+            raise DataError(item.origin, f"same domain/split/case/slice {item.key} as {first.origin}")
         seen[item.key] = item
 
 
@@ -107,6 +109,14 @@ def _val_cases(cases: list[str], reserved: set[str], fraction: float, rng: rando
     return sorted(rng.sample(candidates, count))
 
 
+def _val_block(case: list[SourceSlice], labeled: set, fraction: float) -> list[SourceSlice]:
+    """Validation slices of a domain's only training case: its last ``fraction`` of slices (at least one) that are
+    not labeled, leaving that case at least one training slice."""
+    free = [s for s in sorted(case, key=lambda s: s.index) if s.key not in labeled]
+    count = min(max(1, int(fraction * len(case) + 0.5)), len(free) - (len(free) == len(case)))
+    return free[len(free) - count :] if fraction > 0 and count > 0 else []
+
+
 def assign_splits(
     slices: Sequence[SourceSlice],
     domains: Sequence[str],
@@ -115,7 +125,7 @@ def assign_splits(
     val_fraction: float = 0.1,
     seed: int = 1337,
     lb_cases: int | str | None = None,
-) -> dict[tuple[str, str, int], str]:
+) -> dict[tuple[str, str, str, int], str]:
     """Assign every slice to one of ``SPLITS``.
 
     Args:
@@ -149,16 +159,29 @@ def assign_splits(
     labeled = {s.key for s in picked}
     reserved = {s.patient for s in picked}
     given_val = {s.domain for s in slices if s.split == "val"}
-    val: set[tuple[str, str]] = set()
+    val: set[tuple[str, str, str, int]] = set()
+    blocks = []
     for domain in domains:
         if domain in given_val:
             continue
-        cases = sorted({s.patient for s in train if s.domain == domain})
+        in_domain = [s for s in train if s.domain == domain]
+        cases = sorted({s.patient for s in in_domain})
         rng = random.Random(f"{seed}:{domain}")
-        chosen = _val_cases(cases, reserved if domain == labeled_domain else set(), val_fraction, rng)
-        if not chosen and val_fraction > 0:
-            logger.warning("domain %s: no validation case (%d training case(s) available)", domain, len(cases))
-        val.update((domain, c) for c in chosen)
+        chosen = set(_val_cases(cases, reserved if domain == labeled_domain else set(), val_fraction, rng))
+        picked_val = [s for s in in_domain if s.patient in chosen]
+        if len(cases) == 1:
+            picked_val = _val_block(in_domain, labeled, val_fraction)
+            blocks += [f"{domain} ({len(picked_val)} of {len(in_domain)} slices)"] if picked_val else []
+        if not picked_val and val_fraction > 0:
+            logger.warning("domain %s: no validation slice (%d training slice(s) available)", domain, len(in_domain))
+        val.update(s.key for s in picked_val)
+    if blocks:
+        logger.warning(
+            "one training case in domain %s: validation takes a block of its last slices, which are correlated with "
+            "its neighbouring training slices (validation Dice reads optimistic); add cases to validate on unseen "
+            "patients",
+            ", ".join(blocks),
+        )
     splits = {}
     for s in slices:
         if s.split in ("test", "val"):
@@ -166,5 +189,5 @@ def assign_splits(
         elif s.key in labeled:
             splits[s.key] = "labeled"
         else:
-            splits[s.key] = "val" if (s.domain, s.patient) in val else "unlabeled"
+            splits[s.key] = "val" if s.key in val else "unlabeled"
     return splits

@@ -1,4 +1,7 @@
-"""Writing the canonical dataset: ``images/<domain>/<case>_<slice>.png``, ``labels/...`` and ``datalist.json``.
+"""Writing the canonical dataset: ``images/<domain>/<split>/<case>_<slice>.png``, ``labels/...`` and ``datalist.json``.
+
+``<split>`` is the source's split (``train``, ``test``, or ``val`` where a release has one): a release may reuse a
+case name in its train and test folders for different patients, so the split is part of every file name.
 
 Everything is first written into a staging folder inside ``out``; only when every slice has been read and
 validated are ``images/`` and ``labels/`` swapped in and the datalist written (atomically, last). A bad source file,
@@ -98,8 +101,8 @@ def _write_staged(staging: Path, out: Path, source: SourceDataset, splits: dict,
     conversions, items, largest = Conversions(), {split: [] for split in SPLITS}, 0
     for piece in tqdm(ordered, desc=f"prepare {source.name}", unit="slice", disable=None):
         image, label = piece.load(conversions)
-        name = f"{piece.case}_{piece.index:03d}.png"
-        image_path, label_path = Path("images", piece.domain, name), Path("labels", piece.domain, name)
+        name = Path(piece.domain, piece.split, f"{piece.case}_{piece.index:03d}.png")
+        image_path, label_path = "images" / name, "labels" / name
         write_png(staging / image_path, image)
         write_png(staging / label_path, label)
         largest = max(largest, int(label.max()))

@@ -20,7 +20,7 @@ LABELS = Path("labels") / "final"
 
 
 def study_name(relative_image: str) -> str:
-    """A flat, unique file name for a datalist image: ``images/BIDMC/06_000.png`` -> ``BIDMC_06_000.png``."""
+    """A flat, unique file name for a datalist image: ``images/BIDMC/test/00_000.png`` -> ``BIDMC_test_00_000.png``."""
     parts = Path(relative_image).parts
     return "_".join(parts[1:] if parts and parts[0] == "images" else parts)
 

@@ -2,7 +2,7 @@
 
 Every sub-folder of the source is a domain (sorted by name; the first is the default labeled domain). PNG (also
 JPEG/BMP/TIFF) images are 2D slices; NIfTI volumes are cut along ``axis``. Masks hold class ids, or values mapped
-to class ids by ``label_map``.
+to class ids by ``label_map``; without one, masks of 0 and 255 alone are binary (255 is class 1).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from synfoc_components.data.errors import DataError
-from synfoc_components.data.labels import class_ids, parse_label_map, value_map
+from synfoc_components.data.labels import class_ids, ids_or_binary_255, parse_label_map, value_map
 from synfoc_components.data.readers.layout import image_slice, is_synthetic, paired_files, stem
 from synfoc_components.data.readers.registry import register_reader
 from synfoc_components.data.source import SourceDataset
@@ -37,7 +37,8 @@ def read_folder(
 
     Args:
         source: folder holding one sub-folder per domain.
-        label_map: stored mask value -> class id, e.g. ``{0: 0, 255: 1}`` or its text; default: values are ids.
+        label_map: stored mask value -> class id, e.g. ``{0: 0, 255: 1}`` or its text; default: values are class
+            ids, except that masks holding only 0 and 255 are binary (255 is class 1).
         channels: image channels of the canonical PNGs, 1 (gray) or 3 (RGB).
         axis: slicing axis of NIfTI volumes.
         num_classes: classes incl. background; default from ``label_map``, else the largest id found + 1.
@@ -63,7 +64,10 @@ def read_folder(
         if num_classes is not None and num_classes < needed:
             raise DataError("--num_classes", f"{num_classes} is too small for --label_map class id {needed - 1}")
         num_classes = num_classes or needed
-    encoder = value_map(mapping) if mapping is not None else class_ids(num_classes)
+    if mapping is not None:
+        encoder = value_map(mapping)
+    else:
+        encoder = class_ids(num_classes) if num_classes is not None else ids_or_binary_255()
     domains = tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")))
     if not domains:
         raise DataError(root, "no domain folders (expected <domain>/{train,test}/{image,mask}/)")
