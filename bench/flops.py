@@ -4,8 +4,9 @@
     python -m bench.flops --quick
 
 ``torch.utils.flop_counter.FlopCounterMode`` counts matrix products, convolutions and attention (forward and
-backward), i.e. the arithmetic the hardware's peak refers to; elementwise work is not counted. field.md 4.3 counts
-about 4.5 TFLOP per iteration at the paper setting for the SAM encoder alone; the U-Net passes are counted here too.
+backward), i.e. the arithmetic the hardware's peak refers to; elementwise work is not counted. An early estimate
+(docs/method.md 8) counts about 4.5 TFLOP per iteration at the paper setting for the SAM encoder alone; the U-Net
+passes are counted here too.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .workload import LITE_DEFAULT, PAPER, QUICK, Setting, build_models, make_ba
 
 __all__ = ["count_pass_flops", "FIELD_TFLOP_PER_ITERATION"]
 
-#: field.md 4.3's estimate for the paper setting (SAM encoder passes only).
+#: The early estimate for the paper setting (SAM encoder passes only; docs/method.md 8).
 FIELD_TFLOP_PER_ITERATION = 4.5
 
 

@@ -17,7 +17,8 @@ variant, each named after the bundle keys it sets (``train.json``; the trainer a
 
 - peak GPU memory of training alone (allocated and reserved), first 3 iterations;
 - host synchronisations inside one iteration (``torch.cuda.set_sync_debug_mode("warn")``), with their source lines;
-- FLOPs of one iteration (``FlopCounterMode``) and the FLOPs field.md 4.3 counts (4.5 TFLOP at the paper setting);
+- FLOPs of one iteration (``FlopCounterMode``) and the early estimate of docs/method.md 8 (4.5 TFLOP at the paper
+  setting);
 - ms per iteration (ignite engine, EMA included, warm), images per second, achieved TFLOP/s and the share of the
   peak, the overhead ratio against the model passes and the upstream-style reference ratio (as bench/step.py);
 - model passes one by one.

@@ -1,7 +1,7 @@
 """An upstream-style SynFoC iteration built from the package's components: the reference the trainer is timed against.
 
 It computes the same losses as :meth:`SynFoCTrainer._iteration` but the way the reference code organises the work
-(method.md 3, 7 item 11; field.md 4.3), each habit switchable on its own:
+(docs/method.md 3.3, 3.4 and 8), each habit switchable on its own:
 
 - ``host_dice``: the self-mutual confidence from ``.cpu().numpy()`` copies of the label maps, image by image and
   structure by structure, with upstream's ``dice_coefficient_numpy``; alpha goes back to the device as a new tensor.

@@ -81,7 +81,7 @@ CPU_SETTINGS = {
 }
 #: A few milliseconds per iteration: for ``--quick`` runs that only check the scripts work.
 QUICK = Setting("tiny", 64, 4, 64, 4, 2)
-#: The paper's setting (method.md 3): MedSAM ViT-B at 512, logits at 128, U-Net 64 at 384, 4+4, autocast.
+#: The paper's setting (docs/method.md 3): MedSAM ViT-B at 512, logits at 128, U-Net 64 at 384, 4+4, autocast.
 PAPER = Setting("medsam_vit_b", 512, 4, 384, 64, 4, amp=True)
 #: The bundle's default (train.json): LiteMedSAM at 256 with full-resolution logits, U-Net 64 at 384, 4+4.
 LITE_DEFAULT = Setting("lite_medsam", 256, 1, 384, 64, 4, amp=True)

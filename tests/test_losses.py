@@ -1,4 +1,4 @@
-"""Each SynFoC formula against small cases worked out by hand (method.md 3.4 to 3.7)."""
+"""Each SynFoC formula against small cases worked out by hand (docs/method.md 3.4-3.7)."""
 
 from __future__ import annotations
 

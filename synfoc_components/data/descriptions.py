@@ -13,7 +13,7 @@ __all__ = ["DatasetDescription", "DATASETS", "describe"]
 
 @dataclass(frozen=True)
 class DatasetDescription:
-    """One dataset's facts (method.md sections 1.1 and 4).
+    """One dataset's facts (docs/method.md 1.1 and 4).
 
     Args:
         name: bundle and CLI name, e.g. ``"prostate"``.
@@ -109,7 +109,7 @@ DATASETS: dict[str, DatasetDescription] = {
             lb_num=0,
             lb_ratio=0.125,
         ),
-        DatasetDescription(  # method.md 4.5; SSL4MIS protocol: 3 or 7 labeled patients, Dice on 3D volumes
+        DatasetDescription(  # docs/method.md 4.5; SSL4MIS protocol: 3 or 7 labeled patients, Dice on 3D volumes
             name="acdc",
             domains=("ACDC",),
             class_names=("rv", "myo", "lv"),  # the release's label values 1, 2, 3
@@ -122,7 +122,7 @@ DATASETS: dict[str, DatasetDescription] = {
             volumetric=True,
             lb_cases=3,
         ),
-        DatasetDescription(  # method.md 4.5: bSSFP (C0) labeled -> LGE unlabeled and tested; LV Dice on LGE reported
+        DatasetDescription(  # docs/method.md 4.5: bSSFP (C0) labeled -> LGE unlabeled and tested; LV Dice on LGE
             name="mscmrseg",
             domains=("C0", "LGE"),
             class_names=("myo", "lv", "rv"),  # upstream maps 200/500/600 to 1/2/3

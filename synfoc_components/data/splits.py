@@ -1,4 +1,4 @@
-"""The paper's split protocol (method.md 4) plus a validation split taken from train, by case.
+"""The paper's split protocol (docs/method.md 4) plus a validation split taken from train, by case.
 
 * labeled: the first ``lb_num`` training slices, sorted by (case, slice), of the labeled domain; or, with
   ``lb_cases``, every training slice of the first ``lb_cases`` patients (sorted) of the labeled domain (ACDC's

@@ -16,7 +16,7 @@ class ResizeInferer(Inferer):
 
     The SAM adapter takes S x S images and returns logits at S / 4; the U-Net takes and returns R x R. With
     ``input_size=S`` (SAM) or ``None`` (U-Net) both give logits at the evaluation resolution of the batch, so
-    predictions are compared with labels at R (method.md 5). Works wherever an ``Inferer`` is expected (evaluators,
+    predictions are compared with labels at R (docs/method.md 5). Works wherever an ``Inferer`` is expected (evaluators,
     MONAI Label's ``BundleInferTask``).
 
     A volume (B x C x H x W x D, e.g. a NIfTI image) is segmented slice by slice along its last axis, in chunks of

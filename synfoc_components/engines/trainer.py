@@ -1,4 +1,4 @@
-"""SynFoCTrainer: one ignite engine that co-trains the foundation model and the U-Net (method.md 3.9)."""
+"""SynFoCTrainer: one ignite engine that co-trains the foundation model and the U-Net (docs/method.md 3.9)."""
 
 from __future__ import annotations
 

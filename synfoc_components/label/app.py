@@ -3,7 +3,7 @@
 MONAI Label names a served model after its folder in ``<app>/model`` and takes the task type from that name, so
 bundle ``bundles/prostate`` is linked as ``<app>/model/prostate_segmentation`` (a symbolic link: retraining or
 editing the bundle needs no copy). With ``--conf zoo_source github`` an existing folder there is used as it is,
-without asking the Model Zoo (monai.md 5.1).
+without asking the Model Zoo (docs/install.md "MONAI Label").
 """
 
 from __future__ import annotations

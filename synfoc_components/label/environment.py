@@ -30,9 +30,9 @@ logger = logging.getLogger(__name__)
 
 MONAILABEL = "monailabel==0.8.5"
 TORCH = ("torch==2.14.1", "torchvision==0.29.1")
-"""Installed first and alone: these versions come from the local disk (environment.md)."""
+"""Installed first and alone: these versions come from the local disk (docs/install.md "Install order")."""
 PINS = ("pydicom<3", "pynetdicom<3", "dicomweb-client[gcp]<0.60", "itk-io")
-"""What monailabel 0.8.5 needs beside its declared requirements to start (environment.md, monai.md 5.6)."""
+"""What monailabel 0.8.5 needs beside its declared requirements to start (docs/install.md "MONAI Label")."""
 MONAI_EXTRAS = "fire,ignite,nibabel,pillow,psutil,skimage,tensorboard,torchvision,tqdm"
 """monailabel's ``monai[...]`` requirement without ``itk``, ``mlflow``, ``openslide``, ``lmdb`` and ``gdown``."""
 DROPPED = ("sam2",)

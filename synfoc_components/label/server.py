@@ -1,6 +1,6 @@
 """The ``monailabel start_server`` command for the bundles, and a server run as a child process (for tests).
 
-Offline flags (monai.md 5.6, environment.md): ``--conf zoo_source github`` uses the linked bundles without asking
+Offline flags (docs/install.md "MONAI Label"): ``--conf zoo_source github`` uses the linked bundles without asking
 the Model Zoo, ``--conf sam2 false`` skips SAM2 (whose weights would be downloaded at start), ``--conf preload
 false`` loads a network on the first request. The server is started as ``<venv>/bin/python -m monailabel.main``
 (the ``monailabel`` script runs whatever ``python`` is first on ``PATH``).

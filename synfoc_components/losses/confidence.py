@@ -1,4 +1,4 @@
-"""Self-mutual confidence (SMC): how far each unlabeled image's U-Net prediction can be trusted (method.md 3.4)."""
+"""Self-mutual confidence (SMC): how far each unlabeled image's U-Net prediction can be trusted (docs/method.md 3.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Consensus-divergence consistency regularisation (CDCR) between the two students (method.md 3.7, item 3)."""
+"""Consensus-divergence consistency regularisation (CDCR) between the two students (docs/method.md 3.7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ensemble pseudo-labels and confidence masks from the two teachers (method.md 3.5)."""
+"""Ensemble pseudo-labels and confidence masks from the two teachers (docs/method.md 3.5)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ __all__ = ["consistency_ramp"]
 
 
 def consistency_ramp(iteration: int, max_iterations: int, rampup_steps: int = 200) -> float:
-    """Sigmoid-shaped ramp from exp(-5) to 1 over the whole run, in ``rampup_steps`` stairs (method.md 3.7).
+    """Sigmoid-shaped ramp from exp(-5) to 1 over the whole run, in ``rampup_steps`` stairs (docs/method.md 3.7).
 
     lambda(t) = exp(-5 (1 - e / rampup_steps)^2) with e = floor(t / (max_iterations / rampup_steps)), clipped to
     [0, rampup_steps]. The paper prints exp(-5 (1 - t / T)); the code that produced its numbers squares.

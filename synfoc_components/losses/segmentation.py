@@ -1,4 +1,4 @@
-"""Supervised and confidence-masked cross-entropy and Dice losses, upstream quirks included (method.md 3.7)."""
+"""Supervised and confidence-masked cross-entropy and Dice losses, upstream quirks included (docs/method.md 3.7)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ __all__ = ["DomainDice"]
 class DomainDice(Metric):
     """Dice per structure, averaged over slices within each domain, then over structures, then over domains.
 
-    This is the paper's model-selection number (method.md 5): mean over domains of the mean over structures of the
+    This is the paper's model-selection number (docs/method.md 5): mean over domains of the mean over structures of the
     domain's mean slice Dice. Per-sample Dice stays on the prediction's device (no host synchronisation per
     iteration); with ``torch.distributed`` initialised the per-domain sums are reduced across ranks, so multi-GPU
     validation gives the single-process value (as long as the sampler does not duplicate samples).

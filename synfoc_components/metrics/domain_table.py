@@ -2,7 +2,7 @@
 
 A row is a flat dict: ``model, domain, case, slice, structure`` and the metrics of
 ``slice_metrics.METRIC_NAMES`` (missing or NaN values are ``None``/NaN and left out of the means). Aggregation
-(method.md 5): the mean over a domain's rows for each structure, the structure average ("DSC Avg" for Dice), then
+(docs/method.md 5): the mean over a domain's rows for each structure, the structure average ("DSC Avg" for Dice), then
 the mean over domains ("Mean", macro over domains).
 """
 

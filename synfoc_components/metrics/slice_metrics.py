@@ -1,4 +1,4 @@
-"""Per-sample, per-structure Dice, Jaccard, HD95 and ASD with the upstream rules for empty masks (method.md 5).
+"""Per-sample, per-structure Dice, Jaccard, HD95 and ASD with the upstream rules for empty masks (docs/method.md 5).
 
 Rules, for each sample and structure (a structure's mask is the union of its class ids):
 

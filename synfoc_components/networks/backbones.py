@@ -1,7 +1,8 @@
 """Foundation backbones: an image encoder plus SAM's prompt encoder and mask decoder, with ``num_classes`` mask tokens.
 
-``medsam_vit_b`` is SAM ViT-B (method.md 2.1, built at 512 by default), ``lite_medsam`` LiteMedSAM (TinyViT encoder,
-256), ``tiny`` a two-block ViT with random weights for tests. The weights are loaded elsewhere (checkpoints.py).
+``medsam_vit_b`` is SAM ViT-B (docs/method.md 2.1, built at 512 by default), ``lite_medsam`` LiteMedSAM (TinyViT
+encoder, 256), ``tiny`` a two-block ViT with random weights for tests. The weights are loaded elsewhere
+(checkpoints.py).
 """
 
 from __future__ import annotations

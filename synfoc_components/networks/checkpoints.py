@@ -1,6 +1,6 @@
 """Loading SAM-style checkpoints (MedSAM / SAM ViT-B, LiteMedSAM) into a backbone built for another size or class count.
 
-Rules (upstream SynFoC / SAMed, method.md 2.1):
+Rules (upstream SynFoC / SAMed, docs/method.md 2.1):
 - ``image_encoder.pos_embed`` is resized bilinearly to the model's token grid, and relative-position tables whose
   length differs (those of the global-attention blocks) are resized bilinearly along their length;
 - the class-specific decoder heads (``mask_tokens``, ``output_hypernetworks_mlps``, ``iou_prediction_head``) are never

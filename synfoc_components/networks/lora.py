@@ -1,7 +1,8 @@
 """LoRA on the fused ``qkv`` projection of attention blocks (q and v adapted, k untouched).
 
-Follows SAMed / upstream SynFoC (method.md 2.1): ``q += B_q(A_q(x))`` and ``v += B_v(A_v(x))`` with A Kaiming-uniform
-(a = sqrt(5)), B zero (so an adapted encoder starts identical to the frozen one) and no alpha / r scaling.
+Follows SAMed / upstream SynFoC (docs/method.md 2.1): ``q += B_q(A_q(x))`` and ``v += B_v(A_v(x))`` with A
+Kaiming-uniform (a = sqrt(5)), B zero (so an adapted encoder starts identical to the frozen one) and no alpha / r
+scaling.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SamAdapter: a prompt-free SAM-style segmenter with a frozen, LoRA-adapted image encoder (method.md 2.1)."""
+"""SamAdapter: a prompt-free SAM-style segmenter with a frozen, LoRA-adapted image encoder (docs/method.md 2.1)."""
 
 from __future__ import annotations
 

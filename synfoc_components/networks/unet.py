@@ -1,4 +1,4 @@
-"""The conventional model: the paper's U-Net (method.md 2.2), trained from scratch."""
+"""The conventional model: the paper's U-Net (docs/method.md 2.2), trained from scratch."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Builders for bundle configs: ``labeled_transforms``, ``unlabeled_transforms``, ``eval_transforms`` (each a flat
 ``Compose``), and the parts ``load_transforms``, ``weak_augmentation``, ``strong_augmentation``. ``box_mix`` and
-``BoxMaskSampler`` mix labeled boxes into unlabeled batches on the device (method.md 3.6).
+``BoxMaskSampler`` mix labeled boxes into unlabeled batches on the device (docs/method.md 3.6).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Random Gaussian blur with one sigma for both axes, a fixed kernel width and reflection padding (method.md 3.2)."""
+"""Random Gaussian blur, one sigma for both axes, a fixed kernel width and reflection padding (docs/method.md 3.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Labeled-to-unlabeled box copy-paste: the "intermediate samples" of SynFoC (method.md 3.6)."""
+"""Labeled-to-unlabeled box copy-paste: the "intermediate samples" of SynFoC (docs/method.md 3.6)."""
 
 from __future__ import annotations
 

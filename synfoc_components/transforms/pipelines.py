@@ -1,4 +1,4 @@
-"""The pipelines bundles build: labeled (weak), unlabeled (weak + strong copy), evaluation (method.md 3.1-3.2).
+"""The pipelines bundles build: labeled (weak), unlabeled (weak + strong copy), evaluation (docs/method.md 3.1-3.2).
 
 Each builder returns one flat ``Compose`` whose deterministic loading prefix ``CacheDataset`` can cache; every
 random step is a MONAI ``Randomizable``, so ``set_determinism`` / ``Compose.set_random_state`` and MONAI's

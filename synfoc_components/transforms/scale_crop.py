@@ -1,4 +1,4 @@
-"""Random independent up-scaling of both axes followed by a random crop back to the input size (method.md 3.2)."""
+"""Random independent up-scaling of both axes followed by a random crop back to the input size (docs/method.md 3.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ACDC (cardiac cine MRI, one domain): the SSL4MIS h5 release or the raw challenge NIfTI release (method.md 4.5).
+"""ACDC (cardiac cine MRI, one domain): the SSL4MIS h5 release or the raw challenge NIfTI release (docs/method.md 4.5).
 
 * h5 (SSL4MIS, what upstream ``ACDCSegmentation`` reads): ``ACDC/train_slices.list`` names the 2D slices
   ``data/slices/<patientNNN_frameNN>_slice_<k>.h5``; ``val.list`` (optional) and ``test.list`` name volumes

@@ -1,5 +1,5 @@
 """BUSI breast ultrasound (2 domains: benign, malignant): the original Cairo University / Kaggle release
-(method.md 4.4).
+(docs/method.md 4.4).
 
 Layout ``Dataset_BUSI_with_GT/{benign,malignant}/<name>.png`` with ``<name>_mask.png`` and, for images with several
 lesions, ``<name>_mask_1.png``, ``<name>_mask_2.png``... (``--source`` may be the ``Dataset_BUSI_with_GT`` folder or

@@ -1,4 +1,4 @@
-"""Fundus optic cup / disc (4 domains): the DoFE-style ROI crops the MiDSS authors share (method.md 4.2).
+"""Fundus optic cup / disc (4 domains): the DoFE-style ROI crops the MiDSS authors share (docs/method.md 4.2).
 
 Layout ``Fundus/Domain{1..4}/{train,test}/ROIs/{image,mask}/<name>.png`` (``--source`` may be the ``Fundus`` folder
 or its parent): RGB images (800x800 in the release), masks 0 = cup, 128 = disc rim, 255 = background, usually stored

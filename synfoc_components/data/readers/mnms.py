@@ -1,4 +1,4 @@
-"""M&Ms cardiac cine MRI (4 vendors): the MiDSS authors' PNG slices (method.md 4.3).
+"""M&Ms cardiac cine MRI (4 vendors): the MiDSS authors' PNG slices (docs/method.md 4.3).
 
 Layout ``mnms/vendor{A,B,C,D}/{train,test}/{image,mask}/<case>_<slice>.png`` (``--source`` may be the ``mnms``
 folder or its parent): 8-bit gray images of the vendor's native size, RGB masks with one structure per channel:

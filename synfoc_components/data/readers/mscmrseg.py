@@ -1,4 +1,4 @@
-"""MS-CMRSeg 2019 (multi-sequence cardiac MRI): bSSFP (C0) labeled source -> LGE target (method.md 4.5).
+"""MS-CMRSeg 2019 (multi-sequence cardiac MRI): bSSFP (C0) labeled source -> LGE target (docs/method.md 4.5).
 
 Two layouts, detected from the folders:
 

@@ -1,4 +1,4 @@
-"""Prostate (6 sites): the authors' PNG slices, or the raw multi-site NIfTI release (method.md 4.1).
+"""Prostate (6 sites): the authors' PNG slices, or the raw multi-site NIfTI release (docs/method.md 4.1).
 
 * PNG: ``ProstateSlice/<SITE>/{train,test}/{image,mask}/<case>_<slice>.png``, 8-bit gray, mask organ = 0 and
   background = 255 (``--source`` may be the ``ProstateSlice`` folder or its parent).
