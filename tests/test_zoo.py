@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
+import sys
 import tomllib
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import jsonschema
@@ -17,6 +20,7 @@ from monai.bundle import verify_metadata
 from synfoc_components.zoo import SCHEMA_PATH
 from synfoc_components.zoo.large_files import LARGE_FILES, file_hash
 from synfoc_components.zoo.layout import SIZE_LIMIT
+from synfoc_components.zoo.package import code_files
 from synfoc_components.zoo.rules import README_SECTIONS, bundle_problems
 from zoo_helpers import BUNDLE_DIRS, BUNDLE_IDS, REPO, copy_bundle, output, run
 
@@ -207,7 +211,10 @@ def test_package_writes_the_shareable_archive(tmp_path):
     configs = {f"prostate/configs/{p.name}" for p in (bundle / "configs").iterdir()}
     docs = {f"prostate/docs/{p.name}" for p in (bundle / "docs").iterdir()}
     models = {"prostate/models/model.pt", "prostate/models/model_unet.pt"}
-    assert names == configs | docs | models | {"prostate/LICENSE", "prostate/large_files.yml"}
+    code = {f"prostate/{name}" for name in code_files()}
+    assert "prostate/synfoc_components/networks/sam_adapter.py" in code
+    assert "prostate/synfoc_components/zoo/meta_schema.json" in code
+    assert names == configs | docs | models | code | {"prostate/LICENSE", "prostate/large_files.yml"}
     first = archive.read_bytes()
     assert _package(bundle, tmp_path / "dist").returncode == 0
     assert archive.read_bytes() == first, "the same bundle must give the same archive"
@@ -256,3 +263,31 @@ def test_check_cli():
     result = run("-m", "synfoc_components.zoo", "check", str(PROSTATE))
     assert result.returncode == 0, output(result)
     assert result.stdout.strip().endswith("follows the Model Zoo rules")
+
+
+def _third_party_imports(package: Path) -> set[str]:
+    """Top-level modules that ``package`` imports and that are neither the standard library nor itself."""
+    found = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
+    return {name for name in found if name not in sys.stdlib_module_names and name != package.name}
+
+
+@pytest.mark.parametrize("bundle", BUNDLE_DIRS, ids=BUNDLE_IDS)
+def test_required_packages_are_installable_and_cover_the_code(bundle: Path):
+    """A receiver installs ``required_packages_version`` with pip: only registry packages (the bundle's own code
+    travels in its archive), at the versions this suite runs with, covering every package the code imports."""
+    meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+    required = meta["required_packages_version"]
+    assert "synfoc_components" not in required
+    assert {name: metadata.version(name) for name in required} == required
+    own_keys = {"monai": meta["monai_version"], "torch": meta["pytorch_version"], "numpy": meta["numpy_version"]}
+    assert all(metadata.version(name) == value for name, value in own_keys.items())
+    distributions = metadata.packages_distributions()
+    listed = {name.lower() for name in [*required, *own_keys]}
+    for module in _third_party_imports(REPO / "synfoc_components"):
+        assert {d.lower() for d in distributions[module]} & listed, f"{module} is imported but not required"

@@ -14,11 +14,25 @@ from .layout import SIZE_LIMIT, bundle_files, is_weight
 from .problems import Problem, ZooCheckError
 from .rules import META, bundle_problems
 
-__all__ = ["archive_name", "package_bundle", "planned_large_files"]
+__all__ = ["archive_name", "code_files", "package_bundle", "planned_large_files"]
 
 logger = logging.getLogger(__name__)
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed member times: the same bundle gives the same archive
+_PACKAGE = Path(__file__).resolve().parents[1]
+"""The ``synfoc_components`` package whose code the bundles' configs import."""
+
+
+def code_files(package: Path = _PACKAGE) -> dict[str, Path]:
+    """The package's code for an archive: ``{"synfoc_components/<module>.py": path}``, with its package data
+    (``zoo/*.json``), without ``__pycache__``.
+
+    The configs import ``synfoc_components``; an archive carries it at the bundle root, beside ``configs/``, so that
+    ``python -m monai.bundle run`` started in the unzipped bundle (the working directory is on ``sys.path``) and
+    MONAI Label (which puts a bundle's folder on ``sys.path``) import it from there, with no install.
+    """
+    files = [p for p in package.rglob("*") if p.suffix in (".py", ".json") and "__pycache__" not in p.parts]
+    return {p.relative_to(package.parent).as_posix(): p for p in sorted(files)}
 
 
 def archive_name(bundle: str | Path) -> str:
@@ -78,8 +92,8 @@ def package_bundle(
     """Check ``bundle`` against the Model Zoo rules, then write its archive into ``out``.
 
     The archive holds ``<bundle>/LICENSE``, ``configs/``, ``docs/``, ``scripts/`` (if any), the weights in ``models/``
-    up to ``limit`` bytes, and ``large_files.yml`` listing the larger ones (``models/train_state.pt``, data and
-    reports stay out).
+    up to ``limit`` bytes, ``large_files.yml`` listing the larger ones (``models/train_state.pt``, data and
+    reports stay out), and the code its configs import, ``synfoc_components/`` (:func:`code_files`).
 
     Args:
         bundle: the bundle folder, e.g. ``bundles/prostate``.
@@ -114,18 +128,21 @@ def package_bundle(
     os.close(handle)
     try:
         with zipfile.ZipFile(tmp_name, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name in members:
-                info = zipfile.ZipInfo(f"{prefix}/{name}", date_time=_EPOCH)
-                info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
-                archive.writestr(info, (root / name).read_bytes())
+            files = {**{name: root / name for name in members}, **code_files()}
+            for name, path in files.items():
+                _write_member(archive, f"{prefix}/{name}", path.read_bytes())
             text = _large_files_text(root, added)
             if text is not None:
-                info = zipfile.ZipInfo(f"{prefix}/{LARGE_FILES}", date_time=_EPOCH)
-                info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
-                archive.writestr(info, text)
+                _write_member(archive, f"{prefix}/{LARGE_FILES}", text.encode("utf-8"))
         os.replace(tmp_name, target)
     finally:
         if os.path.exists(tmp_name):
             os.remove(tmp_name)
-    logger.info("wrote %s (%d files, %.1f MB)", target, len(members) + (text is not None), target.stat().st_size / 1e6)
+    logger.info("wrote %s (%d files, %.1f MB)", target, len(files) + (text is not None), target.stat().st_size / 1e6)
     return target
+
+
+def _write_member(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=_EPOCH)
+    info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+    archive.writestr(info, data)
