@@ -1,8 +1,10 @@
 """MONAI Label end to end: its own environment, the ``monaibundle`` app serving a prostate bundle trained here, on a
 real server on loopback: ``/info/``, ``/infer/`` on a demo PNG, and one training epoch through ``/train/``.
 
-The environment is built once into ``<repo>/.venv-monailabel`` (about 3 minutes; reused while its stamp matches)
-and fails the test when it cannot be built (e.g. no package index): MONAI Label support is part of the product.
+The environment is built once into ``$SYNFOC_MONAILABEL_VENV`` (default ``~/.cache/synfoc_components/
+venv-monailabel``, outside the checkout, so that a fresh clone on the same machine reuses it; about 3 minutes,
+reused while its stamp matches) and fails the test when it cannot be built (e.g. no package index): MONAI Label
+support is part of the product.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -36,7 +39,7 @@ from synfoc_components.label.studies import study_name, write_studies
 
 pytestmark = pytest.mark.slow
 
-VENV = REPO / ".venv-monailabel"
+VENV = Path(os.environ.get("SYNFOC_MONAILABEL_VENV", Path.home() / ".cache/synfoc_components/venv-monailabel"))
 MODEL = "prostate_segmentation"
 QUICK = {
     "foundation": "tiny", "sam_size": 128, "sam_logit_stride": 4, "sam_lr": 0.005, "unet_size": 64,

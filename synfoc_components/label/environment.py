@@ -5,11 +5,13 @@ start, so it cannot share the project's environment. Its ``sam2`` dependency is 
 installs a second torch (minutes, several GB) and whose model the bundles do not use (the server runs with
 ``--conf sam2 false``), so monailabel is installed with ``--no-deps`` and its declared requirements are installed
 afterwards without ``sam2``, with MONAI's extras reduced to those the server imports (``itk-io`` replaces the
-1.6 GB ``itk``). The project goes in editable (``-e``) with its ``requirements.txt``, so the bundles'
-``$import synfoc_components`` resolves inside the server and its training processes.
+1.6 GB ``itk``). The project's ``requirements.txt`` is installed with them, and the project itself is linked by a
+``.pth`` file naming its folder, so the bundles' ``$import synfoc_components`` resolves inside the server and its
+training processes.
 
 A stamp file in the environment records what was installed; a second ``setup`` with the same requirements returns
-at once (tests and CI build the environment once).
+at once, after pointing the ``.pth`` link at the given project. So one environment serves any checkout of the
+project (tests keep theirs in a cache folder outside the checkout, and a fresh clone reuses it).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ MONAI_EXTRAS = "fire,ignite,nibabel,pillow,psutil,skimage,tensorboard,torchvisio
 """monailabel's ``monai[...]`` requirement without ``itk``, ``mlflow``, ``openslide``, ``lmdb`` and ``gdown``."""
 DROPPED = ("sam2",)
 STAMP = ".synfoc-monailabel.json"
+LINK = "synfoc_project.pth"
+"""The file in the environment's site-packages that puts the project's folder on ``sys.path``."""
 _REQUIREMENT = re.compile(r"\s*([A-Za-z0-9_.-]+)\s*(\[[^\]]*\])?(.*)")
 """A requirement string: name, extras, the rest (versions, markers)."""
 
@@ -88,12 +92,21 @@ def _fingerprint(project: Path) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _link_project(python: Path, project: Path) -> Path:
+    """Point the environment's :data:`LINK` at ``project`` (importable from any working directory); returns
+    ``python``."""
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    purelib = Path(_run([str(python), "-c", code], "find site-packages").strip().splitlines()[-1])
+    (purelib / LINK).write_text(f"{project}\n")
+    return python
+
+
 def ensure_environment(venv: str | os.PathLike, project: str | os.PathLike = REPO, force: bool = False) -> Path:
     """Create (or reuse) the MONAI Label virtual environment ``venv`` and return its Python interpreter.
 
     Args:
         venv: the environment's folder, e.g. ``.venv-monailabel``.
-        project: this repository (installed editable with its ``requirements.txt``).
+        project: this repository (its ``requirements.txt`` installed, its folder linked by :data:`LINK`).
         force: reinstall even when the stamp says the environment is complete.
 
     Returns:
@@ -107,7 +120,7 @@ def ensure_environment(venv: str | os.PathLike, project: str | os.PathLike = REP
     if not force and stamp.is_file() and venv_python(venv).is_file():
         if json.loads(stamp.read_text()).get("fingerprint") == fingerprint:
             logger.info("MONAI Label environment %s is complete (remove it or pass --force to rebuild)", venv)
-            return venv_python(venv)
+            return _link_project(venv_python(venv), project)
     start = time.monotonic()
     stamp.unlink(missing_ok=True)
     if not venv_python(venv).is_file():
@@ -117,7 +130,8 @@ def ensure_environment(venv: str | os.PathLike, project: str | os.PathLike = REP
     _run(pip + list(TORCH), "install torch")
     _run(pip + ["--no-deps", MONAILABEL], "install monailabel")
     requirements = _monailabel_requirements(Path(python)) + list(PINS)
-    _run(pip + requirements + ["-r", str(project / "requirements.txt"), "-e", str(project)], "install dependencies")
+    _run(pip + requirements + ["-r", str(project / "requirements.txt")], "install dependencies")
+    _link_project(Path(python), project)
     _run([python, "-c", "import monailabel.main, synfoc_components.networks, segment_anything"], "check imports")
     seconds = round(time.monotonic() - start)
     stamp.write_text(json.dumps({"fingerprint": fingerprint, "setup_seconds": seconds}, indent=1))
