@@ -72,7 +72,7 @@ def torch_info() -> dict[str, Any]:
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         info.update(device=props.name, capability=f"{props.major}.{props.minor}", bf16=torch.cuda.is_bf16_supported(),
-                    multiprocessors=props.multi_processor_count, memory_gib=round(props.total_memory / 2**30, 1))  # fmt: skip
+                    multiprocessors=props.multi_processor_count, memory_gib=round(props.total_memory / 2**30, 1))
     return info
 
 

@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in summary(out):
         logger.info("%s", line)
     failed = [s for s, r in run["steps"].items() if r["status"] in FAILED]
-    logger.info("done in %.0f s: %s", time.time() - deadline + args.budget_s, f"FAILED {failed}" if failed else "all ok")
+    elapsed = time.time() - deadline + args.budget_s
+    logger.info("done in %.0f s: %s", elapsed, f"FAILED {failed}" if failed else "all ok")
     return 1 if failed else 0
 
 

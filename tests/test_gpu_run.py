@@ -37,7 +37,7 @@ def write_wheel(folder: Path) -> Path:
     files = {
         "carried_probe/__init__.py": "VALUE = 1\n",
         "carried_probe-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: carried-probe\nVersion: 0.1\n",
-        "carried_probe-0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        "carried_probe-0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }  # fmt: skip
     record = []
     for name, text in files.items():
