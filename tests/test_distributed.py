@@ -7,6 +7,7 @@ the gradient check (``--grad-check OUT``).
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -15,12 +16,12 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from bundle_runs import CONFIGS, REPO, TINY
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
@@ -259,7 +260,7 @@ def _assert_same_numbers(expected, actual, path: str = "") -> None:
 
 # --- one DDP step against one process with the union batch ----------------------------------------------------------
 
-B, SIZE = 2, 64  # per-rank batch and image size
+B, SIZE, UNET_SIZE = 2, 64, 32  # per-rank batch, image and SAM size, U-Net size
 
 
 def _students() -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -269,39 +270,44 @@ def _students() -> tuple[torch.nn.Module, torch.nn.Module]:
     return SamAdapter("tiny", num_classes=2, img_size=SIZE), UNet(1, 2, base_channels=4)
 
 
-def _batch(rank: int | None) -> dict[str, torch.Tensor]:
-    """The 2-rank global batch (rank None) or rank's half of it: labeled, mixed and weak unlabeled images, targets."""
+def _data(part: int | None) -> tuple[list[dict], list[dict]]:
+    """Labeled and unlabeled items of the 2-rank global batch (part None) or of rank ``part``'s half of it."""
     g = torch.Generator().manual_seed(1)
-    batch = {
-        "x": torch.rand(2 * B, 1, SIZE, SIZE, generator=g),
-        "mixed": torch.rand(2 * B, 1, SIZE, SIZE, generator=g),
-        "weak": torch.rand(2 * B, 1, SIZE, SIZE, generator=g),
-        "y": torch.randint(0, 2, (2 * B, SIZE, SIZE), generator=g),
-        "target": torch.randint(0, 2, (2 * B, SIZE, SIZE), generator=g),
-    }
-    return batch if rank is None else {k: v[rank * B : (rank + 1) * B] for k, v in batch.items()}
+    shape = (1, SIZE, SIZE)
+    labeled = [{"image": torch.rand(shape, generator=g), "label": torch.randint(0, 2, shape, generator=g)}
+               for _ in range(2 * B)]  # fmt: skip
+    unlabeled = [{"image": torch.rand(shape, generator=g), "image_strong": torch.rand(shape, generator=g)}
+                 for _ in range(2 * B)]  # fmt: skip
+    if part is None:
+        return labeled, unlabeled
+    return labeled[part * B : (part + 1) * B], unlabeled[part * B : (part + 1) * B]
 
 
-def _step(sam: torch.nn.Module, unet: torch.nn.Module, batch: dict[str, torch.Tensor], unet_bn_train: bool) -> None:
-    """The SynFoC iteration's pattern of forwards with plain per-pixel losses, then one backward.
+def _cross_entropy(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The cross-entropy half of the trainer's CE + Dice loss (a mean over pixels: each sample's share is its own)."""
+    from synfoc_components.losses import masked_ce_loss
 
-    As in ``SynFoCTrainer``: a no-grad U-Net pass on the weak unlabeled images, SAM once on the labeled and mixed
-    images concatenated, the U-Net on the labeled and on the mixed images (two forwards before the one backward).
+    return masked_ce_loss(logits, target[:, 0] if target.dim() == 4 else target, mask)
+
+
+def _fixed_statistics(module: torch.nn.Module, calibration: torch.Tensor) -> torch.nn.Module:
+    """Keep ``module``'s BatchNorm layers in eval mode (running statistics) whatever ``train()`` asks, so that each
+    sample's output depends on that sample alone (the trainer puts all four networks in train mode every iteration).
+
+    The running statistics are first set to those of the ``calibration`` images (at initialisation they are 0 and 1,
+    and a fresh U-Net would predict nearly the same class everywhere, leaving the pseudo-labels nothing to decide).
     """
-    sam.train()
-    unet.train(unet_bn_train)
-    for p in (*sam.parameters(), *unet.parameters()):
-        p.grad = None
+    layers = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # a plain average over the calibration pass
+    module.train()
     with torch.no_grad():
-        unet(batch["weak"])
-    n = batch["x"].shape[0]
-    sam_x, sam_mix = sam(torch.cat([batch["x"], batch["mixed"]])).split(n)
-    unet_x, unet_mix = unet(batch["x"]), unet(batch["mixed"])
-    small = sam_x.shape[-1]
-    y_small, t_small = (F.interpolate(batch[k][:, None].float(), size=small)[:, 0].long() for k in ("y", "target"))
-    loss = F.cross_entropy(sam_x, y_small) + F.cross_entropy(sam_mix, t_small)
-    loss = loss + F.cross_entropy(unet_x, batch["y"]) + F.cross_entropy(unet_mix, batch["target"])
-    loss.backward()
+        module(calibration)
+    for layer in layers:
+        layer.eval()
+        layer.train = types.MethodType(lambda self, mode=True: self, layer)
+    return module
 
 
 def _grads(sam: torch.nn.Module, unet: torch.nn.Module) -> dict[str, torch.Tensor | None]:
@@ -310,59 +316,98 @@ def _grads(sam: torch.nn.Module, unet: torch.nn.Module) -> dict[str, torch.Tenso
     return {n: None if p.grad is None else p.grad.clone() for n, p in named if p.requires_grad}
 
 
+def trainer_gradients(part: int | None, fixed: bool, ddp: bool = False, iterations: int = 1) -> list[dict]:
+    """Both students' gradients after each backward of a real ``SynFoCTrainer`` run (its forwards, pseudo-labels,
+    copy-paste boxes and loss combination; the loss function is the cross-entropy half, so that a batch's loss is
+    the mean of its samples' losses).
+
+    Args:
+        part: the rank whose half of the global batch to train on; None: the whole global batch.
+        fixed: both U-Nets' BatchNorm layers normalise with their running statistics (see :func:`_fixed_statistics`).
+        ddp: the students in DistributedDataParallel with its defaults, as ``multi_gpu_train.json`` builds them.
+        iterations: iterations to run (the same batch each time).
+    """
+    from monai.engines.utils import IterationEvents
+    from torch.utils.data import DataLoader
+
+    from synfoc_components.engines.trainer import SynFoCTrainer
+    from synfoc_components.transforms.box_mix import BoxMaskSampler
+
+    sam, unet = _students()
+    if fixed:  # running statistics of the global batch's unlabeled images, the same on every rank
+        images = torch.stack([item["image"] for item in _data(None)[1]])
+        _fixed_statistics(unet, torch.nn.functional.interpolate(images, size=UNET_SIZE))
+    sam_teacher, unet_teacher = copy.deepcopy(sam), copy.deepcopy(unet)  # the copy's BatchNorm layers stay fixed
+    boxes = BoxMaskSampler(seed=7)
+    if part == 1:
+        boxes.boxes(B, UNET_SIZE)  # rank 1's boxes follow rank 0's in the global batch's stream
+    labeled, unlabeled = _data(part)
+    wrap = (lambda m: torch.nn.parallel.DistributedDataParallel(m, device_ids=None)) if ddp else (lambda m: m)
+    # threshold 0.5: every pixel gets a pseudo-label; the consistency makes the ramp's weight 1 at the first iteration
+    trainer = SynFoCTrainer(
+        device="cpu", max_epochs=1, epoch_length=iterations,
+        train_data_loader=DataLoader(labeled, batch_size=len(labeled)),
+        unlabeled_data_loader=DataLoader(unlabeled, batch_size=len(unlabeled)),
+        network=wrap(sam), optimizer=torch.optim.AdamW(sam.trainable_parameters(), lr=1e-3, weight_decay=0.1),
+        unet=wrap(unet), unet_optimizer=torch.optim.SGD(unet.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4),
+        sam_teacher=sam_teacher, unet_teacher=unet_teacher, structures=[(1,)], num_classes=2, unet_size=UNET_SIZE,
+        max_iterations=100, threshold=0.5, box_sampler=boxes, consistency=math.exp(5.0),
+    )  # fmt: skip
+    trainer.loss_function = _cross_entropy
+    grads: list[dict] = []
+    trainer.add_event_handler(IterationEvents.BACKWARD_COMPLETED, lambda e: grads.append(_grads(sam, unet)))
+    trainer.run()
+    return grads
+
+
 def grad_check_worker(out: Path) -> None:
-    """One rank of the gradient check: both students in DDP as multi_gpu_train.json builds them (defaults: no
-    find_unused_parameters, no static_graph, broadcast_buffers), two SynFoC-pattern steps, gradients to ``out``."""
+    """One rank of the gradient check: the real trainer with both students in DDP, two iterations for each
+    BatchNorm mode; every iteration's gradients to ``out``."""
     torch.distributed.init_process_group("gloo")
     rank = torch.distributed.get_rank()
-    sam, unet = (torch.nn.parallel.DistributedDataParallel(m, device_ids=None) for m in _students())
-    grads = {}
-    for mode, bn_train in (("unet_bn_eval", False), ("unet_bn_train", True)):
-        _step(sam, unet, _batch(rank), bn_train)
-        grads[mode] = _grads(sam.module, unet.module)
+    grads = {mode: trainer_gradients(rank, mode == "fixed_statistics", ddp=True, iterations=2)
+             for mode in ("fixed_statistics", "batch_statistics")}  # fmt: skip
     torch.save(grads, out / f"grads{rank}.pt")
     torch.distributed.destroy_process_group()
 
 
 def test_ddp_step_averages_gradients_like_the_union_batch(tmp_path):
-    """DDP's averaged gradients equal one process's on the union batch 2b, for both students, within 1e-5.
+    """DDP's averaged gradients in a real ``SynFoCTrainer`` iteration equal one process's on the union batch 2b, for
+    both students, within 1e-5.
 
     What the claim can honestly mean: DDP averages per-rank gradients, so it equals the union-batch gradient exactly
-    when each sample's loss does not depend on the other samples of its batch. The losses here are per-pixel means
-    (plain cross-entropy; the SynFoC Dice terms are batch-level and would not qualify), and the U-Net's BatchNorm is
-    in eval mode (fixed statistics) for the union comparison: in train mode BatchNorm couples the samples of a
-    batch, and DDP deliberately keeps per-GPU statistics (the paper's per-GPU batch), which the second comparison
-    checks: DDP with BatchNorm in train mode equals the mean of the gradients of the ranks' halves computed one at a
-    time (and measurably differs from the union batch's). SAM needs no such care: its encoder (the only part with
-    BatchNorm, in LiteMedSAM) is frozen in eval mode and the trained decoder uses LayerNorm. The DDP run also shows
-    that DDP's default settings take the no-grad forward and two U-Net forwards before one backward, and that every
-    trainable parameter gets a gradient (with find_unused_parameters off, the second step would fail otherwise).
+    when each sample's loss does not depend on the other samples of its batch. The trainer runs with the
+    cross-entropy half of its loss (pixel means, as are the consensus and divergence terms; the Dice terms sum over
+    the batch and would not qualify), and for the union comparison both U-Nets' BatchNorm layers use fixed
+    statistics: in train mode BatchNorm couples the samples of a batch (the U-Net teacher's pseudo-labels too), and
+    DDP deliberately keeps per-GPU statistics (the paper's per-GPU batch), which the second comparison checks: DDP
+    with BatchNorm in train mode equals the mean of the gradients of the ranks' halves trained one at a time (and
+    measurably differs from the union batch's). SAM needs no such care: its encoder (the only part with BatchNorm,
+    in LiteMedSAM) is frozen in eval mode and the trained decoder uses LayerNorm. The DDP run also shows that DDP's
+    default settings take the trainer's forward pattern (no-grad teacher and student passes, SAM once on labeled
+    and mixed images, the U-Net twice before one backward) and that every trainable parameter gets a gradient: with
+    find_unused_parameters off, the second iteration would fail otherwise.
     """
     cmd = TORCHRUN + [str(Path(__file__)), "--grad-check", str(tmp_path)]
     run(cmd, tmp_path / "grad.log")
     ddp = [torch.load(tmp_path / f"grads{r}.pt") for r in (0, 1)]
 
-    sam, unet = _students()
-    _step(sam, unet, _batch(None), unet_bn_train=False)
-    union = _grads(sam, unet)
-    halves = []
-    for rank in (0, 1):
-        sam, unet = _students()
-        _step(sam, unet, _batch(rank), unet_bn_train=True)
-        halves.append(_grads(sam, unet))
+    (union,) = trainer_gradients(None, fixed=True)
+    halves = [trainer_gradients(rank, fixed=False)[0] for rank in (0, 1)]
     accumulated = {n: (halves[0][n] + halves[1][n]) / 2 for n in halves[0]}
-    sam, unet = _students()
-    _step(sam, unet, _batch(None), unet_bn_train=True)
-    coupled = _grads(sam, unet)  # union batch with train-mode BatchNorm: not what DDP computes, and measurably so
+    (coupled,) = trainer_gradients(None, fixed=False)  # union batch, train-mode BatchNorm: not what DDP computes
     assert max((coupled[n] - accumulated[n]).abs().max().item() for n in coupled if n.startswith("unet.")) > 1e-4
 
-    for mode, reference in (("unet_bn_eval", union), ("unet_bn_train", accumulated)):
-        assert set(ddp[0][mode]) == set(reference)
+    for mode, reference in (("fixed_statistics", union), ("batch_statistics", accumulated)):
+        assert [len(d[mode]) for d in ddp] == [2, 2], "the second DDP iteration did not complete"
+        assert all(torch.equal(a, b) for a, b in zip(ddp[0][mode][1].values(), ddp[1][mode][1].values()))
+        first = [d[mode][0] for d in ddp]
+        assert set(first[0]) == set(reference)
         assert any(n.startswith("sam.") for n in reference) and any(n.startswith("unet.") for n in reference)
         for name, expected in reference.items():
-            assert ddp[0][mode][name] is not None, f"{name} got no gradient"
-            assert torch.equal(ddp[0][mode][name], ddp[1][mode][name]), f"{mode}: {name} differs between ranks"
-            err = (ddp[0][mode][name] - expected).abs().max().item()
+            assert first[0][name] is not None and expected is not None, f"{name} got no gradient"
+            assert torch.equal(first[0][name], first[1][name]), f"{mode}: {name} differs between ranks"
+            err = (first[0][name] - expected).abs().max().item()
             assert err <= 1e-5, f"{mode}: {name} differs from the single-process gradient by {err}"
 
 

@@ -1,5 +1,6 @@
 """MONAI Label end to end: its own environment, the ``monaibundle`` app serving a prostate bundle trained here, on a
-real server on loopback: ``/info/``, ``/infer/`` on a demo PNG, and one training epoch through ``/train/``.
+real server on loopback: ``/info/``, ``/infer/`` on the labeled site's test PNGs, and one training epoch through
+``/train/``.
 
 The environment is built once into ``$SYNFOC_MONAILABEL_VENV`` (default ``~/.cache/synfoc_components/
 venv-monailabel``, outside the checkout, so that a fresh clone on the same machine reuses it; about 3 minutes,
@@ -128,24 +129,31 @@ class Demo(NamedTuple):
 
 
 @pytest.fixture(scope="module")
-def demo(bundle) -> Demo:
-    """The test-split PNG of the labeled site with the largest prostate."""
+def site_tests(bundle) -> list[Demo]:
+    """Every test-split PNG of the labeled site, in the datalist's order."""
     data = bundle / "data"
     datalist = json.loads((data / "datalist.json").read_text())
     site = datalist["labeled"][0]["domain"]
     items = [item for item in datalist["test"] if item["domain"] == site]
-    item = max(items, key=lambda i: int((np.asarray(Image.open(data / i["label"])) > 0).sum()))
-    return Demo(Path(study_name(item["image"])).stem, data / item["image"], data / item["label"])
+    assert items, f"no test images of the labeled site {site} in {data / 'datalist.json'}"
+    return [Demo(Path(study_name(i["image"])).stem, data / i["image"], data / i["label"]) for i in items]
 
 
 @pytest.fixture(scope="module")
-def server(python, bundle, demo, tmp_path_factory):
+def demo(site_tests) -> Demo:
+    """One of them, for the requests that need a single image."""
+    return site_tests[0]
+
+
+@pytest.fixture(scope="module")
+def server(python, bundle, site_tests, tmp_path_factory):
     """A MONAI Label server on a free loopback port serving the bundle; stopped (its process group) afterwards."""
     work = tmp_path_factory.mktemp("server")
     app = copy_app(python, work / "apps" / "monaibundle")
     assert list(link_bundles(app, [bundle])) == [MODEL]
     studies = write_studies(bundle / "data" / "datalist.json", work / "studies", labeled=6, unlabeled=0)
-    shutil.copyfile(demo.image, studies / f"{demo.id}.png")  # to segment: no label
+    for test in site_tests:
+        shutil.copyfile(test.image, studies / f"{test.id}.png")  # to segment: no label
     port = free_port()
     cmd = server_command(python, app, studies, [MODEL], port=port)
     env = {k: v for k, v in ONE_THREAD.items() if k != "PYTHONPATH"}
@@ -170,18 +178,24 @@ def test_info_lists_the_bundle(server):
     assert "sam_2d" not in info["models"]  # --conf sam2 false
 
 
-def test_infer_segments_a_demo_png(server, demo):
+def test_infer_segments_the_labeled_sites_test_pngs(server, site_tests, demo):
+    """Mean Dice over all the labeled site's test images (0.71 over 12 when measured with inference.json alone)."""
     url = server[0]
     body = urllib.parse.urlencode({"params": json.dumps({})}).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    png = call(f"{url}/infer/{MODEL}?image={demo.id}&output=image", body, headers)
-    pred = np.asarray(Image.open(BytesIO(png)))
-    label = np.asarray(Image.open(demo.label))
-    assert pred.shape == label.shape, f"label image {pred.shape} for an input of {label.shape}"
-    assert set(np.unique(pred)) <= {0, 1}
-    score = dice(pred == 1, label == 1)
-    logging.getLogger(__name__).info("MONAI Label segmented %s: Dice %.3f", demo.id, score)
-    assert score > 0.5, f"Dice {score:.3f} against the demo label of {demo.id}"
+    scores = {}
+    for test in site_tests:
+        png = call(f"{url}/infer/{MODEL}?image={test.id}&output=image", body, headers)
+        pred = np.asarray(Image.open(BytesIO(png)))
+        label = np.asarray(Image.open(test.label))
+        assert pred.shape == label.shape, f"{test.id}: label image {pred.shape} for an input of {label.shape}"
+        assert set(np.unique(pred)) <= {0, 1}, test.id
+        scores[test.id] = dice(pred == 1, label == 1)
+    mean = float(np.mean(list(scores.values())))
+    listed = ", ".join(f"{name} {score:.3f}" for name, score in scores.items())
+    logging.getLogger(__name__).info("MONAI Label segmented %d test images: mean Dice %.3f (%s)", len(scores), mean,
+                                     listed)  # fmt: skip
+    assert mean > 0.5, f"mean Dice {mean:.3f} over the labeled site's {len(scores)} test images: {listed}"
     image, crop = Image.open(demo.image), BytesIO()
     width, height = image.size
     image.crop((width // 10, 0, width, height * 3 // 4)).save(crop, format="PNG")  # not square: are axes kept?
