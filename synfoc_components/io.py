@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import errno
 import glob
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_torch_save", "check_writable", "remove_stale_temporaries"]
+__all__ = ["atomic_write", "atomic_torch_save", "check_writable", "file_sha256", "remove_stale_temporaries"]
 
 
 def _temporary_prefix(path: str) -> str:
@@ -105,3 +106,12 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[str]:
         except OSError:
             pass
     return removed
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 hex digest of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import json
@@ -10,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -89,10 +91,18 @@ def run_bundle(
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO, env=ONE_THREAD)
 
 
+def _cli_value(text: str) -> Any:
+    """A command-line value as ``fire`` reads it: a Python literal (``64``, ``0.005``, ``[1, 2]``) or else the text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
 def as_overrides(*args: str) -> dict:
-    """``--key value`` pairs as a dict of config overrides (integers parsed, as the CLI does)."""
+    """``--key value`` pairs as a dict of config overrides (numbers and other literals parsed, as the CLI does)."""
     pairs = dict(zip(args[::2], args[1::2]))
-    return {k.lstrip("-"): int(v) if v.lstrip("-").isdigit() else v for k, v in pairs.items()}
+    return {k.lstrip("-"): _cli_value(v) for k, v in pairs.items()}
 
 
 def bundle_in_process(run_id: str, configs: list[str], root: Path, *overrides: str) -> None:

@@ -1,12 +1,17 @@
-"""BestModelSaver: the best model of validation is kept across a resume (a worse first validation writes nothing)."""
+"""BestModelSaver: the best model of validation is kept across a resume (a worse first validation writes nothing), and
+each save is followed by the settings file that names the weights it describes."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 import torch
 from ignite.metrics import Metric
 from monai.engines import SupervisedEvaluator
 
 from synfoc_components.handlers import BestModelSaver
+from synfoc_components.networks import ModelSettings, settings_file
 
 
 class _Scripted(Metric):
@@ -55,3 +60,22 @@ def test_a_resumed_run_keeps_the_best_model_of_the_whole_run(tmp_path):
     evaluator.run(global_epoch=3)  # better: replaced
     assert torch.equal(torch.load(path, weights_only=True)["weight"], network.weight.detach())
     assert resumed.state_dict() == {"best_metric": 0.9, "best_metric_epoch": 3}
+
+
+def test_each_save_writes_the_settings_file_after_the_weights(tmp_path, monkeypatch):
+    path = tmp_path / "model.pt"
+    network = torch.nn.Linear(1, 1)
+    settings = ModelSettings("tiny", 64, 4, 4, 64, 4, 2, 1, class_names=("prostate",), bundle_version="9.9.9")
+    evaluator = _evaluator(network, [0.5, 0.9], BestModelSaver(network, path, settings=settings))
+    evaluator.run(global_epoch=1)
+    saved = ModelSettings.read(path, description=None)  # checks the recorded SHA-256 against model.pt
+    assert saved == dataclasses.replace(settings, network="Linear")
+    assert saved.source == str(settings_file(path)) and saved.bundle_version == "9.9.9"
+
+    with torch.no_grad():
+        network.weight.fill_(3.0)
+    monkeypatch.setattr(ModelSettings, "write", lambda *args: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError):  # killed between the two files: new weights, the old settings file
+        evaluator.run(global_epoch=2)
+    with pytest.raises(ValueError, match="records other weights than"):
+        ModelSettings.read(path, description=None)

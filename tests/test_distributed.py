@@ -165,10 +165,11 @@ def test_torchrun_training_keeps_ranks_identical_and_writes_once(ddp_trained):
     assert dumps[0]["iteration"] == dumps[1]["iteration"] == 4
     assert_same_students(dumps, buffers=True)
     renamed = [set(d["renamed"]) for d in dumps]
-    assert {"model.pt", "model_unet.pt", "train_state.pt"} <= renamed[0]
-    assert not renamed[1] & {"model.pt", "model_unet.pt", "train_state.pt"}, renamed[1]
+    written = {"model.pt", "model.settings.json", "model_unet.pt", "model_unet.settings.json", "train_state.pt"}
+    assert written <= renamed[0]
+    assert not renamed[1] & written, renamed[1]
     models = ddp_trained / "models"
-    assert sorted(p.name for p in models.iterdir()) == ["model.pt", "model_unet.pt", "train_state.pt"]
+    assert sorted(p.name for p in models.iterdir()) == sorted(written)
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()

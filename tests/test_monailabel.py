@@ -1,6 +1,6 @@
 """MONAI Label end to end: its own environment, the ``monaibundle`` app serving a prostate bundle trained here, on a
-real server on loopback: ``/info/``, ``/infer/`` on the labeled site's test PNGs, and one training epoch through
-``/train/``.
+real server on loopback: ``/info/``, ``/infer/`` on the labeled site's test PNGs (and the same mask as the bundle's
+plain ``inference.json``, which both build from the model's settings file), and one training epoch through ``/train/``.
 
 The environment is built once into ``$SYNFOC_MONAILABEL_VENV`` (default ``~/.cache/synfoc_components/
 venv-monailabel``, outside the checkout, so that a fresh clone on the same machine reuses it; about 3 minutes,
@@ -48,7 +48,8 @@ QUICK = {
     "log_interval": 10,
 }  # fmt: skip
 """The cheapest settings found whose deploy network overlaps demo labels (val Dice about 0.6 after 100 iterations,
-about 30 s); MONAI Label reads the config files, so they are written into the test bundle's copies."""
+about 30 s). MONAI Label trains with the config file, so they are written into the test bundle's ``train.json``;
+``inference.json`` stays as shipped: it reads them from the trained model's settings file."""
 LOGS: dict[str, Path] = {}
 
 
@@ -112,14 +113,30 @@ def bundle(tmp_path_factory) -> Path:
     """A copy of the prostate bundle with the :data:`QUICK` settings, trained on its demo data."""
     root = tmp_path_factory.mktemp("label") / "prostate"
     shutil.copytree(CONFIGS, root / "configs")
-    for name in ("train.json", "inference.json"):
-        with_settings(root / "configs" / name, QUICK)
+    with_settings(root / "configs" / "train.json", QUICK)
     cmd = [sys.executable, "-m", "monai.bundle", "run", "run", "--config_file", str(root / "configs" / "train.json")]
     cmd += ["--meta_file", str(root / "configs" / "metadata.json"), "--bundle_root", str(root)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=ONE_THREAD, cwd=REPO)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (root / "models" / "model.pt").is_file() and (root / "models" / "train_state.pt").is_file()
+    assert (root / "configs" / "inference.json").read_text() == (CONFIGS / "inference.json").read_text()
     return root
+
+
+def plain_inference(bundle: Path, image: Path, out: Path) -> np.ndarray:
+    """The mask the bundle's own ``inference.json`` writes for ``image``, with no override (run in this process)."""
+    inputs = out / "in"
+    inputs.mkdir(parents=True)
+    shutil.copyfile(image, inputs / image.name)
+    workflow = monai.bundle.ConfigWorkflow(
+        config_file=str(bundle / "configs" / "inference.json"), meta_file=str(bundle / "configs" / "metadata.json"),
+        logging_file=False, run_id="run", bundle_root=str(bundle), input_dir=str(inputs), output_dir=str(out / "out"),
+    )  # fmt: skip
+    with one_torch_thread():
+        workflow.initialize()
+        workflow.run()
+        workflow.finalize()
+    return np.asarray(Image.open(out / "out" / image.name))
 
 
 class Demo(NamedTuple):
@@ -178,15 +195,15 @@ def test_info_lists_the_bundle(server):
     assert "sam_2d" not in info["models"]  # --conf sam2 false
 
 
-def test_infer_segments_the_labeled_sites_test_pngs(server, site_tests, demo):
+def test_infer_segments_the_labeled_sites_test_pngs(server, bundle, site_tests, demo, tmp_path):
     """Mean Dice over all the labeled site's test images (0.71 over 12 when measured with inference.json alone)."""
     url = server[0]
     body = urllib.parse.urlencode({"params": json.dumps({})}).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    scores = {}
+    scores, preds = {}, {}
     for test in site_tests:
         png = call(f"{url}/infer/{MODEL}?image={test.id}&output=image", body, headers)
-        pred = np.asarray(Image.open(BytesIO(png)))
+        pred = preds[test.id] = np.asarray(Image.open(BytesIO(png)))
         label = np.asarray(Image.open(test.label))
         assert pred.shape == label.shape, f"{test.id}: label image {pred.shape} for an input of {label.shape}"
         assert set(np.unique(pred)) <= {0, 1}, test.id
@@ -196,6 +213,9 @@ def test_infer_segments_the_labeled_sites_test_pngs(server, site_tests, demo):
     logging.getLogger(__name__).info("MONAI Label segmented %d test images: mean Dice %.3f (%s)", len(scores), mean,
                                      listed)  # fmt: skip
     assert mean > 0.5, f"mean Dice {mean:.3f} over the labeled site's {len(scores)} test images: {listed}"
+    # the network MONAI Label built from the model's settings file is the one the plain inference.json builds
+    pred, mask = preds[demo.id], plain_inference(bundle, demo.image, tmp_path)
+    assert np.array_equal(pred, mask), f"{int((pred != mask).sum())} pixels differ from inference.json's mask"
     image, crop = Image.open(demo.image), BytesIO()
     width, height = image.size
     image.crop((width // 10, 0, width, height * 3 // 4)).save(crop, format="PNG")  # not square: are axes kept?

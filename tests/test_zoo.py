@@ -89,7 +89,8 @@ def test_readme_documents_zoo_commands(bundle):
     commands = text.split("## MONAI Bundle Commands", 1)[1].split("\n## ", 1)[0]
     for needle in ("verify_metadata", "synfoc_components/zoo/meta_schema.json", "verify_net_in_out network_def",
                    "ckpt_export network_def", "--use_trace True", "inference_unet.json", "download_large_files",
-                   "python -m synfoc_components.zoo package", "--tracking mlflow"):  # fmt: skip
+                   "python -m synfoc_components.zoo package", "python -m synfoc_components.zoo describe",
+                   "--tracking mlflow"):  # fmt: skip
         assert needle in commands, f"{bundle.name} README: MONAI Bundle Commands do not show {needle!r}"
 
 

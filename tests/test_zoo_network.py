@@ -9,6 +9,7 @@ functions), which saves a process start per check. Exports use tiny networks, ex
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from monai.data import load_net_with_metadata
 
 from synfoc_components.data import describe
 from synfoc_components.zoo.network import network_io_problems
+from synfoc_components.zoo.trained import described_tensors
 from zoo_helpers import BUNDLE_DIRS, BUNDLE_IDS, REPO, copy_bundle, demo_like_images, output, run
 
 PROSTATE = REPO / "bundles" / "prostate"
@@ -63,13 +65,14 @@ def test_networks_match_metadata(bundle):
         verify_net_in_out("network_def", meta_file, configs, device="cpu", bundle_root=str(bundle))
     assert [p.describe(bundle) for p in network_io_problems(bundle)] == []
     meta = json.loads((bundle / "configs" / "metadata.json").read_text())
-    inference = json.loads((bundle / "configs" / "inference.json").read_text())
-    description = describe(inference["dataset_name"])
-    sizes = {"network_data_format": inference["sam_size"], "unet_data_format": description.unet_size}
-    for key, size in sizes.items():
-        if key in meta:  # the sizes the bundle runs its networks at
-            assert meta[key]["inputs"]["image"]["spatial_shape"] == [size, size], key
-            assert meta[key]["inputs"]["image"]["num_channels"] == description.in_channels, key
+    parser = ConfigParser()
+    parser.read_config(str(bundle / "configs" / "train.json"))
+    trains = parser.get_parsed_content("model_settings")  # what train.json trains by default
+    for key, network in (("network_data_format", "SamAdapter"), ("unet_data_format", "UNet")):
+        if key in meta:  # the committed metadata describes those networks
+            for tensor, wanted in described_tensors(dataclasses.replace(trains, network=network)).items():
+                group, name = tensor.split(".")
+                assert {f: meta[key][group][name][f] for f in wanted} == wanted, f"{key}.{tensor}"
 
 
 def test_output_shape_mismatch_is_named(tmp_path):

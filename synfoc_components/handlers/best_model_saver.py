@@ -1,4 +1,5 @@
-"""Keeping the best model of validation: a bare state_dict written atomically, its score part of the train state."""
+"""Keeping the best model of validation: a bare state_dict written atomically with its settings file, its score part
+of the train state."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import torch
 from ignite.engine import Engine, Events
 
 from synfoc_components.io import atomic_torch_save, remove_stale_temporaries
-from synfoc_components.networks.wrappers import plain_state_dict
+from synfoc_components.networks.settings import ModelSettings, settings_file
+from synfoc_components.networks.wrappers import plain_state_dict, unwrap
 
 __all__ = ["BestModelSaver"]
 
@@ -28,14 +30,21 @@ class BestModelSaver:
     score of the whole run, so a worse first validation after a resume never replaces ``model.pt`` (and the
     ``only_on_best`` reports keep describing the saved model).
 
+    With ``settings``, each save is followed by the settings file (``models/model.settings.json``, see
+    :class:`~synfoc_components.networks.ModelSettings`), which records the new weights' SHA-256: inference builds the
+    network from it, and a pair not saved together (a save interrupted between the two files) is detected.
+
     Args:
         network: the model to save (DistributedDataParallel and ``torch.compile`` wrappers are unwrapped; the file
             holds the network's own keys, contiguous tensors).
         path: the file, e.g. ``models/model.pt``.
+        settings: the settings the network was built with (the configs' ``model_settings``).
     """
 
-    def __init__(self, network: torch.nn.Module, path: str | os.PathLike) -> None:
-        self.network, self.path = network, Path(path)
+    def __init__(
+        self, network: torch.nn.Module, path: str | os.PathLike, settings: ModelSettings | None = None
+    ) -> None:
+        self.network, self.path, self.settings = network, Path(path), settings
         self.engine: Engine | None = None
         self._pending: dict[str, Any] | None = None
 
@@ -44,8 +53,9 @@ class BestModelSaver:
         self.engine = engine
         engine.add_event_handler(Events.EPOCH_COMPLETED, self)
         if idist.get_rank() == 0:
-            for stale in remove_stale_temporaries(self.path):
-                logger.info("removed %s, left by an interrupted save", stale)
+            for written in (self.path, settings_file(self.path)):
+                for stale in remove_stale_temporaries(written):
+                    logger.info("removed %s, left by an interrupted save", stale)
         if self._pending is not None:
             self.load_state_dict(self._pending)
 
@@ -56,6 +66,8 @@ class BestModelSaver:
         if engine.state.best_metric_epoch != engine.state.epoch or idist.get_rank() != 0:
             return
         atomic_torch_save(plain_state_dict(self.network), self.path)
+        if self.settings is not None:
+            self.settings.write(self.path, type(unwrap(self.network)).__name__)
         logger.info(
             "saved %s: best %s %.4f at epoch %d",
             self.path, engine.state.key_metric_name, engine.state.best_metric, engine.state.epoch,

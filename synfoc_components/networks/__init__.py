@@ -6,6 +6,7 @@ from .backbones import BACKBONES, DEFAULT_IMG_SIZES, SamParts, build_backbone, b
 from .checkpoints import FRESH_HEADS, lite_medsam_asset, load_sam_weights, read_state_dict, resize_position_tables
 from .lora import LoRAQKV, apply_lora, qkv_layout
 from .sam_adapter import SamAdapter
+from .settings import ModelSettings, settings_file
 from .unet import UNet
 from .wrappers import compiled, plain_state_dict, unwrap
 
@@ -14,6 +15,7 @@ __all__ = [
     "DEFAULT_IMG_SIZES",
     "FRESH_HEADS",
     "LoRAQKV",
+    "ModelSettings",
     "SamAdapter",
     "SamParts",
     "UNet",
@@ -28,5 +30,6 @@ __all__ = [
     "qkv_layout",
     "read_state_dict",
     "resize_position_tables",
+    "settings_file",
     "unwrap",
 ]

