@@ -48,8 +48,9 @@ def test_unzipped_archive_runs_without_the_repository(tmp_path: Path) -> None:
     inputs.mkdir()
     for path in sorted((bundle / "data" / "images").rglob("*.png"))[:3]:
         shutil.copy(path, inputs / f"{path.parent.parent.name}_{path.name}")
-    result = run("-m", "synfoc_components.zoo", "package", str(bundle), "--out", str(tmp_path / "dist"))
-    assert result.returncode == 0, output(result)
+    for verb in (["describe", str(bundle)], ["package", str(bundle), "--out", str(tmp_path / "dist")]):
+        result = run("-m", "synfoc_components.zoo", *verb)
+        assert result.returncode == 0, output(result)
     with zipfile.ZipFile(next((tmp_path / "dist").glob("prostate_v*.zip"))) as archive:
         archive.extractall(tmp_path / "elsewhere")
     unzipped = tmp_path / "elsewhere" / "prostate"
@@ -71,7 +72,7 @@ def test_unzipped_archive_runs_without_the_repository(tmp_path: Path) -> None:
         assert done.returncode == 0, output(done)
         there = tmp_path / f"receiver_{name}"
         files = "[" + ",".join(f"'configs/{c}'" for c in configs) + "]"
-        done = receiver("--config_file", files, *INFER, "--input_dir", str(inputs), "--output_dir", str(there))
+        done = receiver("--config_file", files, "--input_dir", str(inputs), "--output_dir", str(there))  # as trained
         assert done.returncode == 0, output(done)
         assert _pngs(there) and _pngs(there) == _pngs(here)
 
