@@ -24,9 +24,9 @@ DATA = PACKAGE / "data"
 #: What the modules of each room may import from ``synfoc_components`` (module name prefixes).
 ALLOWED = {
     "preparation": ("synfoc_components.data.preparation", "synfoc_components.data.errors",
-                    "synfoc_components.data.descriptions", "synfoc_components.io"),
+                    "synfoc_components.data.descriptions", "synfoc_components.data.registry", "synfoc_components.io"),
     "demo": ("synfoc_components.data.demo", "synfoc_components.data.preparation", "synfoc_components.data.errors",
-             "synfoc_components.data.descriptions"),
+             "synfoc_components.data.descriptions", "synfoc_components.data.registry"),
     "loading": ("synfoc_components.data.loading", "synfoc_components.data.preparation.formats",
                 "synfoc_components.data.errors", "synfoc_components.error_report"),
 }  # fmt: skip

@@ -27,6 +27,7 @@ from synfoc_components.data.demo.drawing.cardiac_mri import (
     save_volume,
 )
 from synfoc_components.data.demo.drawing.shapes import write_marker
+from synfoc_components.data.demo.registry import register_demo
 
 __all__ = ["GROUPS", "SPACING", "group_of", "write_acdc_demo"]
 
@@ -65,6 +66,7 @@ def _write_patient(folder: Path, name: str, heart: dict, rng: np.random.Generato
     (folder / "Info.cfg").write_text(f"ED: 1\nES: {es_frame}\nGroup: {heart['group']}\nNbFrame: {es_frame + 15}\n")
 
 
+@register_demo("acdc")
 def write_acdc_demo(
     out: str, seed: int = 0, size: int = 160, train_patients: int = 20, test_patients: int = 6, slices: int = 8
 ) -> Path:

@@ -40,6 +40,7 @@ from synfoc_components.data.demo.drawing.shapes import (
     write_marker,
 )
 from synfoc_components.data.demo.drawing.ultrasound_marks import annotate
+from synfoc_components.data.demo.registry import register_demo
 from synfoc_components.data.preparation.writer import write_png
 
 __all__ = ["CYST_FRACTION", "draw_lesion", "render_ultrasound", "write_busi_demo"]
@@ -149,6 +150,7 @@ def render_ultrasound(lesions: list[dict], size: int, rng: np.random.Generator) 
     return annotate(to_uint8(img), masks, rng), masks
 
 
+@register_demo("busi")
 def write_busi_demo(
     out: str, seed: int = 0, size: int = 256, benign: int = 128, malignant: int = 64, normal: int = 4
 ) -> Path:

@@ -1,7 +1,7 @@
-"""Synthetic demo data: written in a dataset's public layout, then prepared like real data.
+"""A bundle's dataset folder: a prepared dataset is used as is, a missing (or empty) folder gets the demo.
 
-``ensure_demo_dataset`` is what a bundle calls with its ``dataset_dir``: a prepared dataset is used as is, a missing
-(or empty) folder gets the demo, and anything else is an error that says how to prepare real data.
+``ensure_demo_dataset`` is what a bundle calls with its ``dataset_dir``: the demo is written in the dataset's public
+layout and prepared like real data; anything else in the folder is an error that says how to prepare real data.
 """
 
 from __future__ import annotations
@@ -11,49 +11,16 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from synfoc_components.data.demo.acdc import write_acdc_demo
-from synfoc_components.data.demo.busi import write_busi_demo
-from synfoc_components.data.demo.fundus import write_fundus_demo
-from synfoc_components.data.demo.mnms import write_mnms_demo
-from synfoc_components.data.demo.mscmrseg import write_mscmrseg_demo
-from synfoc_components.data.demo.prostate import write_prostate_demo
+from synfoc_components.data.demo.registry import write_demo
 from synfoc_components.data.errors import DataError
-from synfoc_components.data.preparation import prepare
-from synfoc_components.data.preparation.writer import DATALIST
+from synfoc_components.data.preparation import DATALIST, prepare
 
-__all__ = ["DEMOS", "write_demo", "ensure_demo_dataset"]
+__all__ = ["ensure_demo_dataset"]
 
 logger = logging.getLogger(__name__)
-
-DEMOS: dict[str, Callable[..., Path]] = {
-    "prostate": write_prostate_demo,
-    "fundus": write_fundus_demo,
-    "mnms": write_mnms_demo,
-    "busi": write_busi_demo,
-    "acdc": write_acdc_demo,
-    "mscmrseg": write_mscmrseg_demo,
-}
-"""Demo writers by dataset name: ``writer(out, seed=...) -> root of the written public layout``."""
-
-
-def write_demo(name: str, out: str, seed: int = 0) -> str:
-    """Write the synthetic demo source of dataset ``name`` into ``out`` (deterministic for a given ``seed``).
-
-    Returns:
-        The folder to pass to ``prepare`` as ``source``.
-
-    Raises:
-        ValueError: no demo for ``name``.
-    """
-    if name not in DEMOS:
-        raise ValueError(f"no demo data for dataset {name!r}; demos exist for: {', '.join(sorted(DEMOS))}")
-    DEMOS[name](out, seed=seed)
-    logger.info("wrote the synthetic %s demo source to %s", name, out)
-    return str(out)
 
 
 def _warn_synthetic(datalist: Path, name: str) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from synfoc_components.data.demo.drawing import shapes
+from synfoc_components.data.demo.registry import register_demo
 from synfoc_components.data.descriptions import describe
 from synfoc_components.data.preparation.writer import write_png
 
@@ -193,6 +194,7 @@ def render_fundus(
     return shapes.to_uint8(img), mask
 
 
+@register_demo("fundus")
 def write_fundus_demo(out: str, seed: int = 0, size: int = 256, train: int = 40, test: int = 10) -> Path:
     """Write ``out/Fundus/Domain{1..4}/{train,test}/ROIs/{image,mask}/<name>.png``.
 

@@ -23,6 +23,7 @@ import numpy as np
 from synfoc_components.data.demo.drawing.cardiac_mri import BSSFP, LV, MYO, RV, HeartStyle, draw_heart, render_slice
 from synfoc_components.data.demo.drawing.cine_phenomena import CineLook, draw_cine
 from synfoc_components.data.demo.drawing.shapes import to_uint8, write_marker
+from synfoc_components.data.demo.registry import register_demo
 from synfoc_components.data.descriptions import describe
 from synfoc_components.data.preparation.writer import write_png
 
@@ -72,6 +73,7 @@ vendors differ in what surrounds and fills the structures, not only in appearanc
 not simply carry over to the others."""
 
 
+@register_demo("mnms")
 def write_mnms_demo(
     out: str, seed: int = 0, size: int = 256, train_cases: int = 8, test_cases: int = 2, slices: int = 3
 ) -> Path:

@@ -28,6 +28,7 @@ from synfoc_components.data.demo.drawing.cardiac_mri import (
     save_volume,
 )
 from synfoc_components.data.demo.drawing.shapes import write_marker
+from synfoc_components.data.demo.registry import register_demo
 
 __all__ = ["RELEASE", "SPACING", "write_mscmrseg_demo"]
 
@@ -39,6 +40,7 @@ _VALUES = np.zeros(4, np.uint16)
 _VALUES[[MYO, LV, RV]] = (200, 500, 600)
 
 
+@register_demo("mscmrseg")
 def write_mscmrseg_demo(out: str, seed: int = 0, size: int = 160, patients: int = 10, slices: int = 8) -> Path:
     """Write the synthetic MS-CMRSeg source (deterministic for ``seed``).
 

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from synfoc_components.data.demo.drawing.shapes import smooth_noise, to_uint8, write_marker
+from synfoc_components.data.demo.registry import register_demo
 from synfoc_components.data.descriptions import describe
 from synfoc_components.data.preparation.writer import write_png
 
@@ -162,6 +163,7 @@ def _draw_case(rng: np.random.Generator, style: SiteStyle) -> dict:
     }  # fmt: skip
 
 
+@register_demo("prostate")
 def write_prostate_demo(
     out: str, seed: int = 0, size: int = 384, train_cases: int = 6, test_cases: int = 2, slices: int = 6
 ) -> Path:

@@ -8,6 +8,7 @@ from typing import Any
 
 from synfoc_components.data.errors import DataError
 from synfoc_components.data.preparation.source import SourceDataset
+from synfoc_components.data.registry import registering
 
 __all__ = ["Reader", "READERS", "register_reader", "get_reader", "read_source"]
 
@@ -16,15 +17,8 @@ Reader = Callable[..., SourceDataset]
 
 READERS: dict[str, Reader] = {}
 
-
-def register_reader(name: str) -> Callable[[Reader], Reader]:
-    """Decorator registering ``reader`` for ``python -m synfoc_components.data prepare <name>``."""
-
-    def register(reader: Reader) -> Reader:
-        READERS[name] = reader
-        return reader
-
-    return register
+register_reader = registering(READERS)
+"""Decorator registering a reader for ``python -m synfoc_components.data prepare <name>``."""
 
 
 def get_reader(name: str) -> Reader:
