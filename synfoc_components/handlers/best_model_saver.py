@@ -28,6 +28,10 @@ class BestModelSaver:
     score of the whole run, so a worse first validation after a resume never replaces ``model.pt`` (and the
     ``only_on_best`` reports keep describing the saved model).
 
+    Not MONAI's ``CheckpointSaver(save_key_metric=True, key_metric_filename=...)``: it deletes the old file, then writes
+    the new one non-atomically (``atomic=False``), and it resumes its best score only from a ``checkpointer`` entry
+    saved inside that file (``key_metric_save_state``), so ``model.pt`` would be no bare state dict.
+
     Args:
         network: the model to save (DistributedDataParallel and ``torch.compile`` wrappers are unwrapped; the file
             holds the network's own keys, contiguous tensors).
