@@ -33,11 +33,14 @@ ALLOWED = {
 
 
 def own_imports(path: Path) -> set[str]:
-    """The ``synfoc_components`` modules that ``path`` imports (absolute imports; the package uses no other)."""
+    """The ``synfoc_components`` modules that ``path`` imports, relative imports resolved."""
+    package = ".".join(path.relative_to(REPO).parent.parts)
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
+        if isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            relative = ".".join(n for n in (base, node.module) if n)
+            found.add(relative if node.level else node.module or "")
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
     return {name for name in found if name.split(".")[0] == "synfoc_components"}
