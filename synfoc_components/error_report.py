@@ -6,6 +6,10 @@ traceback's last line rarely says what went wrong. :func:`install_error_report` 
 writes the error behind those wrappers as one line, e.g.
 ``DataError: data/images/HK/train/03_012.png: unreadable image (image file is truncated)``. The bundles install it first
 thing in ``initialize``; our own errors start their message with the file or option at fault, so that line names it.
+
+A process-wide ``sys.excepthook``, not a scoped handler: the last wrapper is raised by MONAI's config runner above
+every frame of ours, and Python prints an exception's chain with the outermost last (notes included), so only the
+interpreter's top level can write the final line. The hook chains to the one it replaces and only appends that line.
 """
 
 from __future__ import annotations

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from bundle_runs import BUNDLES, REPO, TINY, run_bundle
 from monai.bundle import ConfigParser
 from PIL import Image
 
-from bundle_runs import BUNDLES, REPO, TINY, run_bundle
 from synfoc_components.data import describe
 from synfoc_components.data.demo import DEMOS
-from synfoc_components.data.readers import READERS
+from synfoc_components.data.preparation.readers import READERS
 
 DATASET_KEYS = {"dataset_name", "max_iterations", "prepare_options"}
 """Top-level keys whose values may differ between bundles' shared config files."""

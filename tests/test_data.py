@@ -14,15 +14,15 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from monai.data import load_decathlon_datalist
 from data_fixtures import read_label
+from monai.data import load_decathlon_datalist
 from PIL import Image
 from scipy import ndimage
 
 from synfoc_components.data import DataError, describe, ensure_demo_dataset, prepare, write_demo
 from synfoc_components.data.demo import DEMOS
-from synfoc_components.data.demo_prostate import SITES as SITE_STYLES
-from synfoc_components.data.demo_prostate import render_slice, write_prostate_demo
+from synfoc_components.data.demo.prostate import SITES as SITE_STYLES
+from synfoc_components.data.demo.prostate import render_slice, write_prostate_demo
 
 SITES = describe("prostate").domains
 SPLITS = ("labeled", "unlabeled", "val", "test")

@@ -17,9 +17,9 @@ from PIL import Image
 
 from synfoc_components.data import DataError, describe, prepare
 from synfoc_components.data.demo import DEMOS
-from synfoc_components.data.demo_acdc import GROUPS, group_of, write_acdc_demo
-from synfoc_components.data.demo_heart import BSSFP, LV, MYO, RV, draw_heart, render_slice
-from synfoc_components.data.splits import resolve_lb_cases
+from synfoc_components.data.demo.acdc import GROUPS, group_of, write_acdc_demo
+from synfoc_components.data.demo.drawing.cardiac_mri import BSSFP, LV, MYO, RV, draw_heart, render_slice
+from synfoc_components.data.preparation.splits import resolve_lb_cases
 
 SPLITS = ("labeled", "unlabeled", "val", "test")
 

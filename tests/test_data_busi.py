@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_fixtures import SPLITS, assert_header, prepare_cli, prepared, read_label, save_png
 from PIL import Image
 from scipy import ndimage
 
-from data_fixtures import SPLITS, assert_header, prepare_cli, prepared, read_label, save_png
 from synfoc_components.data import DataError, prepare
 from synfoc_components.data.demo import DEMOS
-from synfoc_components.data.demo_busi import draw_lesion, render_ultrasound, write_busi_demo
+from synfoc_components.data.demo.busi import draw_lesion, render_ultrasound, write_busi_demo
 
 
 def _lesion(n: int, second: bool = False) -> np.ndarray:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_fixtures import SPLITS, assert_header, prepare_cli, prepared, read_label, save_png
 from PIL import Image
 from scipy import ndimage
 
-from data_fixtures import SPLITS, assert_header, prepare_cli, prepared, read_label, save_png
 from synfoc_components.data import DataError, describe, prepare
 from synfoc_components.data.demo import DEMOS
-from synfoc_components.data.demo_fundus import STYLES, draw_scene, render_fundus, write_fundus_demo
+from synfoc_components.data.demo.fundus import STYLES, draw_scene, render_fundus, write_fundus_demo
 
 DOMAINS = describe("fundus").domains
 SIZE = 20

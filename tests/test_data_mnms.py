@@ -8,16 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from data_fixtures import SPLITS, assert_header, prepare_cli, prepared, read_label, save_png
 from PIL import Image
 from scipy import ndimage
 
-from data_fixtures import SPLITS, assert_header, prepare_cli, prepared, read_label, save_png
 from synfoc_components.data import DataError, describe, prepare
 from synfoc_components.data.demo import DEMOS
-from synfoc_components.data.demo_cine import Band, draw_cine
-from synfoc_components.data.demo_heart import LV, MYO, RV, draw_heart, render_slice
-from synfoc_components.data.demo_mnms import VENDORS as VENDOR_STYLES
-from synfoc_components.data.demo_mnms import write_mnms_demo
+from synfoc_components.data.demo.drawing.cardiac_mri import LV, MYO, RV, draw_heart, render_slice
+from synfoc_components.data.demo.drawing.cine_phenomena import Band, draw_cine
+from synfoc_components.data.demo.mnms import VENDORS as VENDOR_STYLES
+from synfoc_components.data.demo.mnms import write_mnms_demo
 
 VENDORS = describe("mnms").domains
 

@@ -17,8 +17,8 @@ from scipy import ndimage
 
 from synfoc_components.data import DataError, describe, prepare
 from synfoc_components.data.demo import DEMOS
-from synfoc_components.data.demo_heart import BSSFP, LGE, LV, MYO, draw_heart, render_slice
-from synfoc_components.data.demo_mscmrseg import RELEASE, write_mscmrseg_demo
+from synfoc_components.data.demo.drawing.cardiac_mri import BSSFP, LGE, LV, MYO, draw_heart, render_slice
+from synfoc_components.data.demo.mscmrseg import RELEASE, write_mscmrseg_demo
 
 SPLITS = ("labeled", "unlabeled", "val", "test")
 

@@ -11,6 +11,7 @@ from ignite.engine import Events
 from torch.utils.data import DataLoader
 
 from synfoc_components.engines.trainer import LOSS_TERMS, SynFoCTrainer
+from synfoc_components.losses import CEDiceLoss
 from synfoc_components.networks import SamAdapter, UNet, unwrap
 from synfoc_components.transforms.box_mix import BoxMaskSampler
 
@@ -138,6 +139,24 @@ def test_supervised_only_baseline_trains_on_labeled_data_alone():
     assert set(trainer.state.output) == {"loss", "sup_sam", "sup_unet", "weight"}
     assert trainer.state.output["weight"] == 0.0
     assert any(not torch.equal(unet0[n], p) for n, p in trainer.unet.named_parameters())
+
+
+def test_loss_function_gives_every_student_term():
+    """``loss_function`` (as MONAI trainers take it) replaces the CE + Dice of the four student terms: plain for the
+    supervised ones, with the confidence mask for the unsupervised ones; None keeps the CE + Dice."""
+    ce_dice, masked = CEDiceLoss(NUM_CLASSES), []
+
+    def doubled(logits, target, mask=None):
+        masked.append(mask is not None)
+        return 2 * ce_dice(logits, target, mask)
+
+    default = make_trainer(2, iterations=1, box_sampler=BoxMaskSampler(seed=0))
+    default.run()
+    custom = make_trainer(2, iterations=1, box_sampler=BoxMaskSampler(seed=0), loss_function=doubled)
+    custom.run()
+    assert masked == [False, False, True, True]
+    for term in ("sup_sam", "sup_unet", "unsup_sam", "unsup_unet"):
+        assert custom.state.output[term] == pytest.approx(2 * default.state.output[term], rel=1e-6), term
 
 
 def test_state_dict_round_trip_restores_iteration_scaler_and_boxes():

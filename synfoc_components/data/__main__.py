@@ -16,7 +16,7 @@ import sys
 import fire
 
 from synfoc_components.data.demo import write_demo
-from synfoc_components.data.prepare import prepare
+from synfoc_components.data.preparation import prepare
 
 logger = logging.getLogger("synfoc_components.data")
 

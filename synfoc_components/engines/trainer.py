@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ignite.distributed as idist
@@ -74,6 +74,10 @@ class SynFoCTrainer(SupervisedTrainer):
         num_classes: output channels incl. background.
         unet_size: U-Net resolution R.
         max_iterations: the run's length T, for the consistency ramp.
+        loss_function: the students' segmentation loss (``self.loss_function``, as MONAI trainers take it), called
+            as ``loss_function(logits, target)`` for the supervised terms and ``loss_function(logits, target, mask)``
+            (mask B x 1 x H x W of 0/1) for the confidence-masked unsupervised ones; None: the paper's CE + Dice,
+            :class:`~synfoc_components.losses.CEDiceLoss` of ``num_classes``.
         threshold: pseudo-label confidence threshold tau.
         consistency: maximum weight of the unsupervised terms.
         ema_decay: teachers' EMA rate cap.
@@ -108,6 +112,7 @@ class SynFoCTrainer(SupervisedTrainer):
         num_classes: int,
         unet_size: int,
         max_iterations: int,
+        loss_function: Callable | None = None,
         threshold: float = 0.95,
         consistency: float = 1.0,
         ema_decay: float = 0.99,
@@ -128,7 +133,7 @@ class SynFoCTrainer(SupervisedTrainer):
             train_data_loader=train_data_loader,
             network=network,
             optimizer=optimizer,
-            loss_function=CEDiceLoss(num_classes),
+            loss_function=CEDiceLoss(num_classes) if loss_function is None else loss_function,
             epoch_length=epoch_length,
             amp=amp,
             decollate=False,

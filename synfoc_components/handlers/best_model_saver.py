@@ -34,6 +34,10 @@ class BestModelSaver:
     :class:`~synfoc_components.networks.ModelSettings`), which records the new weights' SHA-256: inference builds the
     network from it, and a pair not saved together (a save interrupted between the two files) is detected.
 
+    Not MONAI's ``CheckpointSaver(save_key_metric=True, key_metric_filename=...)``: it deletes the old file, then writes
+    the new one non-atomically (``atomic=False``), and it resumes its best score only from a ``checkpointer`` entry
+    saved inside that file (``key_metric_save_state``), so ``model.pt`` would be no bare state dict.
+
     Args:
         network: the model to save (DistributedDataParallel and ``torch.compile`` wrappers are unwrapped; the file
             holds the network's own keys, contiguous tensors).

@@ -29,6 +29,9 @@ def _listed(names: list[str]) -> str:
 class ModelLoader:
     """Loads ``load_path`` into ``network`` when the engine starts (or when called).
 
+    Not MONAI's ``CheckpointLoader``: that one needs an engine, meets a wrong file with torch's own error (no file
+    name; a misfit as a page of keys) and cannot load bare keys into a ``torch.compile`` wrapper (``_orig_mod.``).
+
     Args:
         load_path: a bare state_dict file such as ``models/model.pt``.
         network: the model (DistributedDataParallel and ``torch.compile`` wrappers are unwrapped).

@@ -56,6 +56,10 @@ class TrainState:
     (their learning curves). The trainer (iteration, gradient scaler, box copy-paste stream) and the global random
     states are added here.
 
+    Not MONAI's ``CheckpointSaver`` and ``CheckpointLoader``: the saver writes non-atomically (``atomic=False``),
+    catches no SIGTERM / Ctrl-C and saves only objects with a ``state_dict`` (not the global random states); the
+    loader fails on a missing file instead of starting afresh.
+
     Args:
         path: the state file, e.g. ``models/train_state.pt``.
         objects: name -> object with ``state_dict`` / ``load_state_dict``.

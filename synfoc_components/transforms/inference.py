@@ -26,7 +26,7 @@ from monai.transforms import (
 )
 
 from synfoc_components.data.errors import DataError
-from synfoc_components.data.inputs import INPUT_SUFFIXES
+from synfoc_components.data.loading.inputs import INPUT_SUFFIXES
 from synfoc_components.io import check_writable
 from synfoc_components.transforms.loading import IMAGE
 
