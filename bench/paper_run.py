@@ -47,7 +47,7 @@ ARMS = {"synfoc": ["train.json"], "supervised_only": ["train.json", "supervised_
 def prepare_dataset(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """The prepared dataset both arms train on; returns its folder, the seconds it took and its split sizes."""
     from synfoc_components.data import ensure_demo_dataset, prepare
-    from synfoc_components.data.demo_prostate import write_prostate_demo
+    from synfoc_components.data.demo.prostate import write_prostate_demo
 
     start = time.perf_counter()
     if args.data_dir:
