@@ -52,6 +52,24 @@ def test_training_writes_models_state_and_reports(trained):
     assert state["trainer"]["iteration"] == 4
 
 
+def test_training_reports_pseudo_label_quality_at_each_validation(trained):
+    unlabeled = json.loads((trained / "data" / "datalist.json").read_text())["unlabeled"]
+    domains = {item["domain"] for item in unlabeled if item.get("label")}
+    report = json.loads((trained / "eval" / "pseudo_labels.json").read_text())
+    assert [r["iteration"] for r in report["validations"]] == [2, 4]
+    for record in report["validations"]:
+        assert set(record["pseudo_labels"]) == domains | {"Mean"}
+        for values in record["pseudo_labels"].values():
+            assert set(values) == set(report["quantities"]) and all(0 <= v <= 1 for v in values.values())
+        assert set(record["students"]) == {"val_dice_sam", "val_dice_unet"}
+    rows = (trained / "eval" / "pseudo_labels.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2 * (len(domains) + 1)
+    assert Image.open(trained / "eval" / "pseudo_labels.png").size[0] > 400
+    assert "pseudo_dice_ensemble/BIDMC" in (trained / "train.log").read_text()
+    state = torch.load(trained / "models" / "train_state.pt", weights_only=False)
+    assert state["pseudo_labels"]["history"] == report["validations"]
+
+
 def test_model_loads_strictly_into_inference_network(trained):
     parser = ConfigParser()
     parser.read_config(str(CONFIGS / "inference.json"))
@@ -67,6 +85,8 @@ def test_rerun_resumes_from_saved_iteration(trained, tmp_path):
     assert "resumed from" in result.stdout + result.stderr
     state = torch.load(root / "models" / "train_state.pt", weights_only=False)
     assert state["trainer"]["iteration"] == 6
+    report = json.loads((root / "eval" / "pseudo_labels.json").read_text())
+    assert [r["iteration"] for r in report["validations"]] == [2, 4, 6]  # the curve goes on
     again = bundle("run", ["train.json"], root, *TINY, "--max_iterations", "6", "--val_interval", "2")
     assert "training already complete at iteration 6" in again.stdout + again.stderr
 

@@ -13,10 +13,13 @@ from bundle_runs import TINY, run_bundle, tiny_dataset
 from synfoc_components.engines.trainer import LOSS_TERMS
 from synfoc_components.handlers import scalar_outputs, tracked_handlers
 from synfoc_components.handlers.tracking import _fitted_transform
+from synfoc_components.metrics import PSEUDO_LABEL_QUANTITIES
 
 STATS = ("loss", *LOSS_TERMS, "confidence", "alpha", "weight")
 """What every training iteration reports: the total, each loss term, the confident-pixel ratio, alpha, the ramp."""
 DOMAINS = ("A", "B")  # of tiny_dataset
+PSEUDO = {f"pseudo_{q}{d}" for q in PSEUDO_LABEL_QUANTITIES for d in ("", "/B")}
+"""What every validation reports on the pseudo-labels (tiny_dataset's unlabeled images are all of domain B)."""
 
 
 def required_mlflow():
@@ -57,6 +60,8 @@ def test_mlflow_run_holds_loss_terms_and_validation_dice(tracked):
         assert {f"val_dice_{model}", *(f"val_dice_{model}/{d}" for d in DOMAINS)} <= metrics
         history = client.get_metric_history(run_id, f"val_dice_{model}")
         assert [m.step for m in history] == [1, 2] and all(0 <= m.value <= 1 for m in history)
+    assert PSEUDO <= metrics, f"missing {PSEUDO - metrics}"
+    assert [m.step for m in client.get_metric_history(run_id, "pseudo_dice_ensemble/B")] == [1, 2]
     assert [m.step for m in client.get_metric_history(run_id, "sup_sam")] == [1, 2, 3, 4]
     assert [m.step for m in client.get_metric_history(run_id, "weight")] == [1, 2, 3, 4]
 
@@ -72,6 +77,7 @@ def test_tensorboard_events_hold_every_term_and_domain_dice(tracked):
     assert set(STATS) <= tags, f"missing {set(STATS) - tags}"
     for model in ("sam", "unet"):
         assert {f"val_dice_{model}", *(f"val_dice_{model}/{d}" for d in DOMAINS)} <= tags
+    assert PSEUDO <= tags, f"missing {PSEUDO - tags}"
 
 
 def test_tracked_handlers_without_mlflow_change_nothing():

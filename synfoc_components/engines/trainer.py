@@ -20,10 +20,10 @@ from synfoc_components.handlers.ema import EMATeacher
 from synfoc_components.losses import (
     CEDiceLoss,
     PseudoLabels,
+    TeacherPseudoLabels,
     consensus_divergence_loss,
     consistency_ramp,
-    ensemble_pseudo_labels,
-    self_mutual_confidence,
+    teacher_pseudo_labels,
 )
 from synfoc_components.networks.wrappers import compiled, unwrap
 from synfoc_components.resize import resize, resize_labels
@@ -260,6 +260,27 @@ class SynFoCTrainer(SupervisedTrainer):
     def _autocast(self) -> torch.autocast:
         return torch.autocast(torch.device(self.state.device).type, dtype=self.amp_dtype, enabled=self.amp)
 
+    def teacher_pseudo_labels(
+        self, u_weak: torch.Tensor, networks: Sequence[torch.nn.Module] | None = None
+    ) -> TeacherPseudoLabels:
+        """The teachers' predictions, alpha and ensemble pseudo-labels of weak unlabeled images, as training builds them
+        (under the trainer's autocast, without gradient).
+
+        Args:
+            u_weak: weak views B x C x S x S on the device.
+            networks: (SAM teacher, U-Net teacher, student U-Net) to use instead of the trainer's (e.g. their plain
+                modules for a monitor); None uses ``sam_teacher``, ``unet_teacher`` and ``unet``.
+
+        Returns:
+            :class:`synfoc_components.losses.TeacherPseudoLabels`.
+        """
+        sam_teacher, unet_teacher, unet = networks or (self.sam_teacher, self.unet_teacher, self.unet)
+        with self._autocast():
+            return teacher_pseudo_labels(
+                u_weak, sam_teacher, unet_teacher, unet, self.structures, self.sam_size, self.unet_size,
+                self.threshold, self.channels_last,
+            )  # fmt: skip
+
     def _iteration(self, engine: SynFoCTrainer, batchdata: dict[str, torch.Tensor]) -> dict[str, float]:
         """One SynFoC iteration (supervised only without an unlabeled loader); returns every term as a float."""
         if batchdata is None:
@@ -313,16 +334,11 @@ class SynFoCTrainer(SupervisedTrainer):
                 f"labeled and unlabeled batches must pair up for copy-paste: got {x.shape[0]} and {u_weak.shape[0]} "
                 "images (use equal batch sizes and drop_last=True)"
             )
-        with torch.no_grad(), self._autocast():
-            sam_probs = self.sam_teacher(resize(u_weak, self.sam_size)).float().softmax(1)
-            weak_unet = self._unet_input(resize(u_weak, self.unet_size))
-            unet_probs = self.unet_teacher(weak_unet).float().softmax(1)
-            student_labels = self.unet(weak_unet).argmax(1)  # updates BN statistics, as upstream
-            alpha = self_mutual_confidence(student_labels, unet_probs.argmax(1), sam_probs.argmax(1), self.structures)
-            pseudo = ensemble_pseudo_labels(sam_probs, unet_probs, alpha, self.threshold)
+        teachers = self.teacher_pseudo_labels(u_weak)
+        pseudo, alpha = teachers.pseudo, teachers.alpha
 
         # labeled boxes pasted into the strong views; inside a box the target is the label and fully trusted
-        logit_size = sam_probs.shape[-2:]
+        logit_size = pseudo.labels_sam.shape[-2:]
         box = self.box_sampler(x.shape[0], self.unet_size, x.device)
         box_small, box_sam = resize(box, logit_size), resize(box, self.sam_size)
         y_unet, y_small = resize_labels(y, self.unet_size)[:, 0], resize_labels(y, logit_size)[:, 0]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +18,14 @@ from matplotlib.figure import Figure
 from .domain_table import AVERAGE, MEAN
 from synfoc_components.io import atomic_write
 
-__all__ = ["OverlaySample", "save_overlays", "read_tensorboard_scalars", "save_learning_curve", "save_domain_bars"]
+__all__ = [
+    "OverlaySample",
+    "read_tensorboard_scalars",
+    "save_curve_panels",
+    "save_domain_bars",
+    "save_learning_curve",
+    "save_overlays",
+]
 
 _COLORS = ListedColormap(["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45"])
 
@@ -155,6 +162,58 @@ def save_learning_curve(
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def save_curve_panels(
+    path: str | os.PathLike,
+    panels: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]],
+    dashed: Collection[str] = (),
+    xlabel: str = "iteration",
+    ylabel: str = "",
+    title: str = "",
+) -> None:
+    """Small multiples: one plot per panel (three per row, y in [0, 1]), each curve in the same colour everywhere.
+
+    Args:
+        path: the picture file.
+        panels: ``{panel title: {curve name: [(x, value), ...]}}``; NaN / None values are skipped.
+        dashed: names of the curves drawn dashed (e.g. reference curves).
+        xlabel: the x axis label.
+        ylabel: the y axis label.
+        title: figure title.
+
+    Raises:
+        ValueError: when there is nothing to plot.
+    """
+    names = list(dict.fromkeys(name for curves in panels.values() for name in curves))
+    if not panels or not names:
+        raise ValueError(f"save_curve_panels: nothing to plot into {os.fspath(path)}")
+    colors = {name: f"C{i % 10}" for i, name in enumerate(names)}
+    columns = min(3, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    height = 3.0 * rows + 1.2  # inches: the panels, the legend below and the title
+    fig = Figure(figsize=(4.2 * columns, height))
+    axes = fig.subplots(rows, columns, squeeze=False).flatten()
+    for ax, (panel, curves) in zip(axes, panels.items()):
+        for name, points in curves.items():
+            points = [(x, y) for x, y in points if y is not None and math.isfinite(y)]
+            if points:
+                xs, ys = zip(*points)
+                style = "--" if name in dashed else "-"
+                ax.plot(xs, ys, style, color=colors[name], marker="." if len(points) < 50 else None, label=name)
+        ax.set_title(panel, fontsize=9)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(panels) :]:
+        ax.axis("off")
+    handles = {label: h for ax in axes for h, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(4, len(handles)), fontsize=8)
+    fig.subplots_adjust(bottom=1.0 / height, top=1 - 0.7 / height, hspace=0.5, wspace=0.3)
+    if title:
+        fig.suptitle(title)
     _save(fig, path)
 
 
