@@ -52,6 +52,10 @@ def test_bundle_is_complete(bundle):
     assert metadata["network_data_format"]["outputs"]["pred"]["channel_def"] == description.channel_def
     assert metadata["network_data_format"]["inputs"]["image"]["num_channels"] == description.in_channels
     assert metadata["version"] in metadata["changelog"]
+    long = {v: len(text) for v, text in metadata["changelog"].items() if len(text) > 250 or "\n" in text}
+    assert not long, f"{bundle}: changelog entries are one short line each (the story goes in docs/README.md): {long}"
+    readme = (folder / "docs" / "README.md").read_text()
+    assert all(f"**{version}**" in readme for version in metadata["changelog"]), f"{bundle}: release notes missing"
 
 
 @pytest.mark.parametrize("bundle", OTHERS)
