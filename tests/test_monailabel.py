@@ -1,5 +1,5 @@
-"""MONAI Label end to end: its own environment, the ``monaibundle`` app serving a prostate bundle trained here, on a
-real server on loopback: ``/info/``, ``/infer/`` on the labeled site's test PNGs (and the same mask as the bundle's
+"""MONAI Label end to end: its own environment, the ``monaibundle`` app serving a prostate bundle trained here and
+shared as a Model Zoo archive (the unzipped folder, with the code it carries), on a real server on loopback: ``/info/``, ``/infer/`` on the labeled site's test PNGs (and the same mask as the bundle's
 plain ``inference.json``, which both build from the model's settings file), and one training epoch through ``/train/``.
 
 The environment is built once into ``$SYNFOC_MONAILABEL_VENV`` (default ``~/.cache/synfoc_components/
@@ -22,6 +22,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zipfile
 from io import BytesIO
 from pathlib import Path
 from typing import NamedTuple
@@ -37,6 +38,7 @@ from synfoc_components.label.app import copy_app, link_bundles
 from synfoc_components.label.environment import ensure_environment
 from synfoc_components.label.server import running_server, server_command
 from synfoc_components.label.studies import study_name, write_studies
+from zoo_helpers import copy_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -110,15 +112,25 @@ def python() -> Path:
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
-    """A copy of the prostate bundle with the :data:`QUICK` settings, trained on its demo data."""
-    root = tmp_path_factory.mktemp("label") / "prostate"
-    shutil.copytree(CONFIGS, root / "configs")
-    with_settings(root / "configs" / "train.json", QUICK)
-    cmd = [sys.executable, "-m", "monai.bundle", "run", "run", "--config_file", str(root / "configs" / "train.json")]
-    cmd += ["--meta_file", str(root / "configs" / "metadata.json"), "--bundle_root", str(root)]
+    """The prostate bundle with the :data:`QUICK` settings, trained on its demo data, then shared as a Model Zoo
+    archive and unzipped elsewhere: MONAI Label serves the unzipped folder (its configs, its weights and the code it
+    carries). The demo data and the training state are copied beside it, as a receiver brings their own data."""
+    work = tmp_path_factory.mktemp("label")
+    source = copy_bundle(REPO / "bundles" / "prostate", work / "sender")
+    with_settings(source / "configs" / "train.json", QUICK)
+    cmd = [sys.executable, "-m", "monai.bundle", "run", "run", "--config_file", str(source / "configs" / "train.json")]
+    cmd += ["--meta_file", str(source / "configs" / "metadata.json"), "--bundle_root", str(source)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=ONE_THREAD, cwd=REPO)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert (root / "models" / "model.pt").is_file() and (root / "models" / "train_state.pt").is_file()
+    for verb in (["describe", str(source)], ["package", str(source), "--out", str(work / "dist"), "--limit_mb", "100"]):
+        result = subprocess.run([sys.executable, "-m", "synfoc_components.zoo", *verb], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with zipfile.ZipFile(next((work / "dist").glob("prostate_v*.zip"))) as archive:
+        archive.extractall(work / "receiver")
+    root = work / "receiver" / "prostate"
+    assert (root / "synfoc_components" / "__init__.py").is_file() and (root / "models" / "model.pt").is_file()
+    shutil.copytree(source / "data", root / "data")
+    shutil.copyfile(source / "models" / "train_state.pt", root / "models" / "train_state.pt")
     assert (root / "configs" / "inference.json").read_text() == (CONFIGS / "inference.json").read_text()
     return root
 
