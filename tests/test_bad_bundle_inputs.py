@@ -28,7 +28,7 @@ from bundle_runs import (
 )
 
 from synfoc_components.error_report import summary_line
-from synfoc_components.networks import SamAdapter
+from synfoc_components.networks import SamAdapter, settings_file
 
 LONGER = [*TINY, "--max_iterations", "4", "--val_interval", "2"]
 
@@ -145,7 +145,12 @@ def test_full_disk_while_saving_keeps_the_previous_files(root, monkeypatch):
 
 
 def test_evaluate_refuses_a_model_of_another_class_count(root):
-    torch.save(SamAdapter("tiny", num_classes=3, img_size=64).state_dict(), root / "models" / "model.pt")
+    weights = root / "models" / "model.pt"
+    torch.save(SamAdapter("tiny", num_classes=3, img_size=64).state_dict(), weights)
+    before = snapshot(root)
+    line = bundle_error("run", ["train.json", "evaluate.json"], root, *TINY)
+    assert line.startswith(f"ValueError: {settings_file(weights)}: records other weights than {weights} holds")
+    settings_file(weights).unlink()  # weights from elsewhere, with no settings: the file names what does not fit
     before = snapshot(root)
     line = bundle_error("run", ["train.json", "evaluate.json"], root, *TINY)
     assert line.startswith(f"ValueError: {root / 'models' / 'model.pt'}: does not fit the configured SamAdapter (")
@@ -166,6 +171,10 @@ def test_evaluate_names_a_damaged_model(root):
     truncate(root / "models" / "model.pt")
     before = snapshot(root)
     line = bundle_error("run", ["train.json", "evaluate.json"], root, *TINY)
+    assert f"records other weights than {root / 'models' / 'model.pt'} holds" in line and "damaged" in line
+    settings_file(root / "models" / "model.pt").unlink()  # with no settings file, the loader names the damage
+    before = snapshot(root)
+    line = bundle_error("run", ["train.json", "evaluate.json"], root, *TINY)
     assert line.startswith(f"ValueError: {root / 'models' / 'model.pt'}: not a readable PyTorch state dict (")
     assert_intact(before, root)
 
@@ -177,7 +186,14 @@ def test_inference_refuses_a_unet_of_another_width(root, tmp_path):
     before = snapshot(root)
     overrides = [*TINY, "--unet_channels", "8", "--input_dir", str(inputs), "--output_dir", str(tmp_path / "out")]
     line = bundle_error("run", ["inference.json", "inference_unet.json"], root, *overrides)
-    assert line.startswith(f"ValueError: {root / 'models' / 'model_unet.pt'}: does not fit the configured UNet (")
+    weights = root / "models" / "model_unet.pt"
+    assert line.startswith(f"ValueError: {settings_file(weights)}: given on the command line or in a config file: "
+                           "unet_channels 8 (the model was trained with 4)")  # fmt: skip
+    assert_intact(before, root)
+    settings_file(weights).unlink()  # a model saved with no settings file: built as told, refused by the loader
+    before = snapshot(root)
+    line = bundle_error("run", ["inference.json", "inference_unet.json"], root, *overrides)
+    assert line.startswith(f"ValueError: {weights}: does not fit the configured UNet (")
     assert_intact(before, root)
     assert not (tmp_path / "out" / "a.png").exists()
 

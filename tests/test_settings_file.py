@@ -31,8 +31,9 @@ def test_check_compares_what_the_saved_network_depends_on(weights):
     with pytest.raises(ValueError) as wrong:
         saved.check(dataclasses.replace(SAVED, unet_size=384, unet_channels=64, sam_size=256))
     assert str(wrong.value) == (
-        f"{settings_file(weights)}: the configs give unet_size 384 (the model was trained with 128), unet_channels 64 "
-        "(the model was trained with 16); leave these keys out to use the trained values"
+        f"{settings_file(weights)}: given on the command line or in a config file: unet_size 384 (the model was "
+        "trained with 128), unet_channels 64 (the model was trained with 16); leave these keys out to use the trained "
+        "values"
     )
 
 
@@ -42,8 +43,8 @@ def test_an_unreadable_settings_file_is_named(weights):
     settings_file(weights).write_text(json.dumps(content))
     with pytest.raises(ValueError, match=r"model_unet\.settings\.json: not a readable model settings file"):
         ModelSettings.read(weights, describe("prostate"))
-    settings_file(weights).write_text(json.dumps({**content, "unet_size": -1}))
-    with pytest.raises(ValueError, match="unet_size -1"):
+    settings_file(weights).write_text(json.dumps({**content, "unet_size": -1, "lora_rank": 0}))
+    with pytest.raises(ValueError, match=r"not valid \(unet_size -1\)"):  # rank 0 (no LoRA) is valid
         ModelSettings.read(weights, describe("prostate"))
 
 

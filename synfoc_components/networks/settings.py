@@ -87,10 +87,11 @@ class ModelSettings:
     weights: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        wrong = [f"{name} {getattr(self, name)!r}" for name in REBUILD_FIELDS[1:] if not _count(getattr(self, name))]
-        wrong = [w for w in wrong if w != "lora_rank 0"]  # rank 0: no LoRA
-        if not isinstance(self.foundation, str):
-            wrong.insert(0, f"foundation {self.foundation!r}")
+        wrong = [] if isinstance(self.foundation, str) else [f"foundation {self.foundation!r}"]
+        for name in REBUILD_FIELDS[1:]:
+            value, least = getattr(self, name), 0 if name == "lora_rank" else 1  # LoRA rank 0: no LoRA
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                wrong.append(f"{name} {value!r}")
         if wrong:
             raise ValueError(f"{self.source or 'model settings'}: not valid ({', '.join(wrong)})")
         object.__setattr__(self, "class_names", tuple(self.class_names))
@@ -143,8 +144,8 @@ class ModelSettings:
             raise ValueError(f"{path}: not a readable model settings file ({error})") from None
         if Path(weights).is_file() and file_sha256(weights) != digest:
             raise ValueError(
-                f"{path}: records other weights than {weights} holds (SHA-256 {digest[:12]}... differs): the two "
-                "were not saved together (an interrupted save, or weights copied from elsewhere); retrain, or delete "
+                f"{path}: records other weights than {weights} holds (SHA-256 {digest[:12]}... differs): the weights "
+                "changed after this file was written (damaged, replaced, or an interrupted save); retrain, or delete "
                 "the settings file and give the settings the weights were trained with"
             )
         return settings
@@ -172,11 +173,7 @@ class ModelSettings:
         wrong = [f"{k} {wanted[k]!r} (the model was trained with {saved[k]!r})" for k in saved if wanted[k] != saved[k]]
         if wrong:
             raise ValueError(
-                f"{self.source}: the configs give {', '.join(wrong)}; leave these keys out to use the trained values"
+                f"{self.source}: given on the command line or in a config file: {', '.join(wrong)}; leave these "
+                "keys out to use the trained values"
             )
         return True
-
-
-def _count(value: Any) -> bool:
-    """A positive int (not a bool)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
