@@ -16,8 +16,17 @@ from pathlib import Path
 
 from synfoc_components.io import atomic_write
 
-__all__ = ["PLACEHOLDER", "TEMPLATE", "StaleConfigsError", "bundle_folders", "expected_configs", "stale_configs",
-           "sync_bundles"]  # fmt: skip
+from .rules import META
+
+__all__ = [
+    "PLACEHOLDER",
+    "TEMPLATE",
+    "StaleConfigsError",
+    "bundle_folders",
+    "expected_configs",
+    "stale_configs",
+    "sync_bundles",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +35,6 @@ TEMPLATE = Path(__file__).resolve().parent / "template" / "configs"
 
 PLACEHOLDER = "{dataset_name}"
 """Replaced in the template's text by the bundle's folder name (the value of ``dataset_name``)."""
-
-META = Path("configs") / "metadata.json"
 
 
 class StaleConfigsError(ValueError):
@@ -51,8 +58,8 @@ def bundle_folders(root: str | Path = "bundles") -> list[Path]:
     root = Path(root)
     found = sorted(p for p in root.iterdir() if (p / META).is_file()) if root.is_dir() else []
     if not found:
-        raise FileNotFoundError(f"{root}: no bundle folders (with {META.as_posix()}) found; run from the repository "
-                                "root or pass --bundles")  # fmt: skip
+        hint = "run from the repository root or pass --bundles"
+        raise FileNotFoundError(f"{root}: no bundle folders (with {META}) found; {hint}")
     return found
 
 
@@ -77,6 +84,9 @@ def stale_configs(bundles: Iterable[str | Path], template: Path = TEMPLATE) -> l
 
     Returns:
         The stale files' paths, in bundle and file name order.
+
+    Raises:
+        FileNotFoundError: when a bundle folder or the template is missing.
     """
     return [path for bundle in bundles for path, _ in _differing(Path(bundle), template)]
 
@@ -92,6 +102,7 @@ def sync_bundles(bundles: Iterable[str | Path], template: Path = TEMPLATE) -> li
         The files written (the stale ones; up-to-date files are not touched).
 
     Raises:
+        FileNotFoundError: when a bundle folder or the template is missing.
         OSError: naming the file that could not be written.
     """
     written = []
@@ -104,7 +115,13 @@ def sync_bundles(bundles: Iterable[str | Path], template: Path = TEMPLATE) -> li
 
 
 def _differing(bundle: Path, template: Path) -> list[tuple[Path, bytes]]:
-    """``(path, expected content)`` of each shared config file of ``bundle`` that is missing or differs."""
+    """``(path, expected content)`` of each shared config file of ``bundle`` that is missing or differs.
+
+    Raises:
+        FileNotFoundError: when ``bundle`` is not a folder (a mistyped name would otherwise become a new bundle).
+    """
+    if not bundle.is_dir():
+        raise FileNotFoundError(f"{bundle}: no such bundle folder (create it, with configs/metadata.json, first)")
     expected = expected_configs(bundle.resolve().name, template)
     paths = {name: bundle / "configs" / name for name in expected}
     return [(p, expected[n]) for n, p in paths.items() if not p.is_file() or p.read_bytes() != expected[n]]
