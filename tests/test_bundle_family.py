@@ -1,6 +1,7 @@
 """The bundle family: every bundle is shaped like ``bundles/prostate`` and differs from it only in dataset facts.
 
-A bundle's configs are prostate's files with the dataset's name and schedule; what differs between datasets lives in
+A bundle's shared configs are written from one template with the bundle's name as ``dataset_name``
+(``python -m synfoc_components.zoo sync``); what differs between datasets lives in
 ``synfoc_components.data.describe(<name>)``. The dataset bundles' real commands run here with tiny overrides
 (``test_prostate_bundle.py`` covers prostate in more depth).
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,16 +20,11 @@ import torch
 from bundle_runs import BUNDLES, REPO, TINY, run_bundle
 from monai.bundle import ConfigParser
 from PIL import Image
+from zoo_helpers import ENV
 
 from synfoc_components.data import describe
 from synfoc_components.data.demo import DEMOS
 from synfoc_components.data.preparation.readers import READERS
-
-DATASET_KEYS = {"dataset_name", "max_iterations", "prepare_options"}
-"""Top-level keys whose values may differ between bundles' shared config files."""
-
-OWN_FILES = {"metadata.json", "demo.json"}
-"""Files each bundle writes for itself; every other prostate config file is shared."""
 
 OTHERS = [b for b in BUNDLES if b != "prostate"]
 
@@ -35,8 +33,10 @@ def configs(bundle: str) -> Path:
     return REPO / "bundles" / bundle / "configs"
 
 
-def shared_files() -> list[str]:
-    return sorted(p.name for p in configs("prostate").iterdir() if p.name not in OWN_FILES)
+def sync(*options: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """``python -m synfoc_components.zoo sync <options>`` run in ``cwd`` (whose ``bundles/`` it syncs by default)."""
+    cmd = [sys.executable, "-m", "synfoc_components.zoo", "sync", *options]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd, env=ENV)
 
 
 @pytest.mark.parametrize("bundle", BUNDLES)
@@ -58,19 +58,48 @@ def test_bundle_is_complete(bundle):
     assert all(f"**{version}**" in readme for version in metadata["changelog"]), f"{bundle}: release notes missing"
 
 
-@pytest.mark.parametrize("bundle", OTHERS)
-def test_shared_configs_differ_only_in_dataset_keys(bundle):
-    for name in shared_files():
-        theirs = configs(bundle) / name
-        assert theirs.is_file(), f"{bundle}: configs/{name} missing"
-        if not name.endswith(".json"):
-            assert theirs.read_text() == (configs("prostate") / name).read_text(), f"{bundle}: {name} differs"
-            continue
-        ours, other = (json.loads(p.read_text()) for p in (configs("prostate") / name, theirs))
-        differing = {k for k in set(ours) | set(other) if ours.get(k) != other.get(k)}
-        assert differing <= DATASET_KEYS, f"{bundle}/configs/{name} differs from prostate in {sorted(differing)}"
-        if "dataset_name" in other:
-            assert other["dataset_name"] == bundle
+def test_shared_configs_are_as_the_template_writes_them():
+    result = sync("--check", "True")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(BUNDLES)} bundle(s)" in result.stdout
+
+
+@pytest.mark.parametrize("bundle", BUNDLES)
+def test_dataset_facts_come_from_the_bundle_name(bundle):
+    for name in ("train.json", "inference.json"):
+        parser = ConfigParser()
+        parser.read_config(str(configs(bundle) / name))
+        assert parser["dataset_name"] == bundle, f"{bundle}/configs/{name}: dataset_name is not the bundle's name"
+    parser = ConfigParser()
+    parser.read_config(str(configs(bundle) / "train.json"))
+    assert parser.get_parsed_content("max_iterations") == describe(bundle).max_iterations
+    parser.update({"max_iterations": 7, "val_interval": 2})  # as --max_iterations 7 on the command line
+    assert (parser.get_parsed_content("max_iterations"), parser.get_parsed_content("max_epochs")) == (7, 3)
+
+
+def test_sync_check_names_stale_files_and_sync_repairs_them(tmp_path):
+    shutil.copytree(REPO / "bundles", tmp_path / "bundles", ignore=shutil.ignore_patterns("data", "eval", "models"))
+    here = tmp_path / "bundles"
+    edited, removed = here / "fundus/configs/evaluate.json", here / "mnms/configs/logging.conf"
+    own = here / "acdc/configs/labeled_3.json"
+    edited.write_text(edited.read_text().replace("{", '{\n    "note": "edited by hand",', 1))
+    removed.unlink()
+    own.write_text(own.read_text() + " ")  # a bundle's own file: not the template's business
+    before = {p: p.read_bytes() for p in here.rglob("*") if p.is_file()}
+
+    refused = sync("--check", "True", cwd=tmp_path)
+    assert refused.returncode == 2
+    listed = [line.strip() for line in refused.stderr.splitlines() if line.startswith("  ")]
+    assert listed == ["bundles/fundus/configs/evaluate.json", "bundles/mnms/configs/logging.conf"], refused.stderr
+    assert {p: p.read_bytes() for p in here.rglob("*") if p.is_file()} == before, "--check must write nothing"
+
+    repaired = sync(cwd=tmp_path)
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "2 config file(s) written" in repaired.stdout
+    for path in (edited, removed):
+        assert path.read_bytes() == (REPO / path.relative_to(tmp_path)).read_bytes()
+    assert own.read_bytes() == before[own]
+    assert sync("--check", "True", "--bundles", f"{here / 'fundus'},{here / 'mnms'}", cwd=tmp_path).returncode == 0
 
 
 @pytest.fixture(scope="module", params=OTHERS)

@@ -33,6 +33,7 @@ def test_shipped_schema_is_a_valid_json_schema_and_package_data():
     jsonschema.validators.validator_for(schema).check_schema(schema)
     package_data = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     assert "zoo/*.json" in package_data["synfoc_components"], "meta_schema.json would not be installed"
+    assert "zoo/template/configs/*" in package_data["synfoc_components"], "zoo sync's template would not be installed"
 
 
 def test_verify_metadata_command_offline_with_shipped_schema():
@@ -219,6 +220,7 @@ def test_package_writes_the_shareable_archive(tmp_path):
     code = {f"prostate/{name}" for name in code_files()}
     assert "prostate/synfoc_components/networks/sam_adapter.py" in code
     assert "prostate/synfoc_components/zoo/meta_schema.json" in code
+    assert not [n for n in code if "/zoo/template/" in n], "the config template stays out: the bundle has its configs"
     assert names == configs | docs | models | code | {"prostate/LICENSE", "prostate/large_files.yml"}
     first = archive.read_bytes()
     assert _package(bundle, tmp_path / "dist").returncode == 0

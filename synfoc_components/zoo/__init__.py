@@ -2,7 +2,8 @@
 
 ``python -m synfoc_components.zoo check <bundle>`` runs the checks; ``python -m synfoc_components.zoo describe
 <bundle>`` writes the trained model's shapes into the metadata; ``python -m synfoc_components.zoo package <bundle>
---out <dir>`` runs the checks and writes ``<bundle>_v<version>.zip``.
+--out <dir>`` runs the checks and writes ``<bundle>_v<version>.zip``; ``python -m synfoc_components.zoo sync`` writes
+every bundle's shared configs from ``template/configs/`` (``--check True`` only lists the stale ones).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .package import package_bundle
 from .problems import Problem, ZooCheckError
 from .rules import bundle_problems
 from .schema import SCHEMA_PATH, schema_problems
+from .sync import StaleConfigsError, stale_configs, sync_bundles
 from .trained import describe_trained, trained_model_problems
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "SCHEMA_PATH",
     "SIZE_LIMIT",
     "Problem",
+    "StaleConfigsError",
     "ZooCheckError",
     "bundle_files",
     "bundle_problems",
@@ -30,5 +33,7 @@ __all__ = [
     "package_bundle",
     "read_large_files",
     "schema_problems",
+    "stale_configs",
+    "sync_bundles",
     "trained_model_problems",
 ]

@@ -1,4 +1,4 @@
-"""Command line: ``python -m synfoc_components.zoo {check,describe,package} <bundle> ...`` (a ``fire`` CLI).
+"""Command line: ``python -m synfoc_components.zoo {check,describe,package,sync} ...`` (a ``fire`` CLI).
 
 Examples::
 
@@ -7,6 +7,9 @@ Examples::
     python -m synfoc_components.zoo check bundles/prostate --network True
     python -m synfoc_components.zoo package bundles/prostate --out dist
     python -m synfoc_components.zoo package bundles/prostate --out dist --weights_url https://example.org/prostate/0.3.0
+    python -m synfoc_components.zoo sync
+    python -m synfoc_components.zoo sync --check True
+    python -m synfoc_components.zoo sync --bundles bundles/prostate,bundles/fundus
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from synfoc_components.zoo.network import network_io_problems
 from synfoc_components.zoo.package import package_bundle
 from synfoc_components.zoo.problems import ZooCheckError
 from synfoc_components.zoo.rules import bundle_problems
+from synfoc_components.zoo.sync import StaleConfigsError, bundle_folders, stale_configs, sync_bundles
 from synfoc_components.zoo.trained import describe_trained
 
 logger = logging.getLogger("synfoc_components.zoo")
@@ -78,14 +82,43 @@ def package(bundle: str, out: str, weights_url: str | None = None, limit_mb: flo
     return str(package_bundle(bundle, out, weights_url=weights_url, limit=int(limit_mb * 1e6)))
 
 
+def sync(bundles: str | list[str] | tuple[str, ...] | None = None, check: bool = False) -> str:
+    """Write each bundle's shared config files from ``synfoc_components/zoo/template/configs`` (the bundle's folder
+    name as ``dataset_name``); a bundle's own files (``metadata.json``, ``demo.json``, extra overrides) stay as they
+    are.
+
+    Args:
+        bundles: bundle folders, a list or comma-separated; by default every folder of ``bundles/`` (in the current
+            directory) with a ``configs/metadata.json``.
+        check: write nothing; fail (exit status 2) listing each missing or stale file, like ``black --check``.
+
+    Returns:
+        A one-line summary.
+
+    Raises:
+        StaleConfigsError: with ``check``, when some file is missing or stale.
+    """
+    if bundles is None:
+        folders = bundle_folders()
+    else:
+        folders = bundles.split(",") if isinstance(bundles, str) else list(bundles)
+    if check:
+        stale = stale_configs(folders)
+        if stale:
+            raise StaleConfigsError(stale)
+        return f"{len(folders)} bundle(s): shared configs as the template writes them"
+    written = sync_bundles(folders)
+    return f"{len(folders)} bundle(s): {len(written)} config file(s) written"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; broken rules (``ZooCheckError``, one line per problem naming the file and the rule), other
     ``ValueError`` s and ``OSError`` s are reported as an error and exit status 2."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        commands = {"check": check, "describe": describe, "package": package}
+        commands = {"check": check, "describe": describe, "package": package, "sync": sync}
         fire.Fire(commands, command=argv, name="python -m synfoc_components.zoo")
-    except (ValueError, OSError) as err:  # ZooCheckError is a ValueError
+    except (ValueError, OSError) as err:  # ZooCheckError and StaleConfigsError are ValueErrors
         logger.error("%s", err)
         sys.exit(2)
 

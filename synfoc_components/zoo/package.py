@@ -25,13 +25,18 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 
 def code_files(package: Path = _PACKAGE) -> dict[str, Path]:
     """The package's code for an archive: ``{"synfoc_components/<module>.py": path}``, with its package data
-    (``zoo/*.json``), without ``__pycache__``.
+    (``zoo/*.json``), without ``__pycache__`` and without the config template (``zoo/template/``: the archive's
+    bundle carries its own generated ``configs/``; ``zoo sync`` is a tool of this repository).
 
     The configs import ``synfoc_components``; an archive carries it at the bundle root, beside ``configs/``, so that
     ``python -m monai.bundle run`` started in the unzipped bundle (the working directory is on ``sys.path``) and
     MONAI Label (which puts a bundle's folder on ``sys.path``) import it from there, with no install.
     """
-    files = [p for p in package.rglob("*") if p.suffix in (".py", ".json") and "__pycache__" not in p.parts]
+    template = package / "zoo" / "template"
+    files = [
+        p for p in package.rglob("*")
+        if p.suffix in (".py", ".json") and "__pycache__" not in p.parts and not p.is_relative_to(template)
+    ]  # fmt: skip
     return {p.relative_to(package.parent).as_posix(): p for p in sorted(files)}
 
 
