@@ -105,7 +105,7 @@ def test_evaluate_writes_metrics(trained, tmp_path):
 def test_inference_on_png_and_nifti_keeps_names_sizes_and_geometry(trained, tmp_path):
     inputs, outputs = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()
-    test_images = sorted((trained / "data" / "images" / "HK").glob("*.png"))[:2]
+    test_images = sorted((trained / "data" / "images" / "HK" / "test").glob("*.png"))[:2]
     for path in test_images:
         shutil.copy(path, inputs / path.name)
     Image.open(test_images[0]).resize((100, 80)).save(inputs / "small.png")
