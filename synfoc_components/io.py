@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_torch_save", "check_writable", "file_sha256", "remove_stale_temporaries"]
+__all__ = ["atomic_write", "atomic_torch_save", "check_writable", "file_hash", "remove_stale_temporaries"]
 
 
 def _temporary_prefix(path: str) -> str:
@@ -108,9 +108,9 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[str]:
     return removed
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """The SHA-256 hex digest of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
+def file_hash(path: str | os.PathLike, hash_type: str = "sha256") -> str:
+    """The hex digest of a file (``hash_type`` as ``hashlib.new`` takes it), read in 1 MiB blocks."""
+    digest = hashlib.new(hash_type)
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)

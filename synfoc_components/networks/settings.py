@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synfoc_components.io import atomic_write, file_sha256
+from synfoc_components.io import atomic_write, file_hash
 
 __all__ = ["ASSUMED", "NETWORK_FIELDS", "REBUILD_FIELDS", "ModelSettings", "settings_file"]
 
@@ -113,7 +113,7 @@ class ModelSettings:
         target = settings_file(weights)
         content = {k: v for k, v in asdict(self).items() if k not in ("source", "weights")}
         content.update(network=network, class_names=list(self.class_names))
-        content.update(weights=Path(weights).name, weights_sha256=file_sha256(weights))
+        content.update(weights=Path(weights).name, weights_sha256=file_hash(weights))
         atomic_write(target, lambda f: f.write(json.dumps(content, indent=2) + "\n"))
         return target
 
@@ -142,7 +142,7 @@ class ModelSettings:
             settings = cls(**content, source=str(path), weights=str(weights))
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
             raise ValueError(f"{path}: not a readable model settings file ({error})") from None
-        if Path(weights).is_file() and file_sha256(weights) != digest:
+        if Path(weights).is_file() and file_hash(weights) != digest:
             raise ValueError(
                 f"{path}: records other weights than {weights} holds (SHA-256 {digest[:12]}... differs): the weights "
                 "changed after this file was written (damaged, replaced, or an interrupted save); retrain, or delete "

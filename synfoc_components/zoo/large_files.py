@@ -11,12 +11,13 @@ Format (read by ``python -m monai.bundle download_large_files --bundle_path <bun
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
+
+from synfoc_components.io import file_hash
 
 from .problems import Problem
 
@@ -29,15 +30,6 @@ HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
 """The hash types ``monai.apps.utils.check_hash`` supports, and the length of their hex digests."""
 
 _KEYS = {"path", "url", "hash_val", "hash_type"}
-
-
-def file_hash(path: str | Path, hash_type: str = "sha256") -> str:
-    """The hex digest of a file, read in 1 MiB blocks."""
-    digest = hashlib.new(hash_type)
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def large_file_entry(bundle: str | Path, path: str, url: str) -> dict[str, str]:
