@@ -22,7 +22,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import zipfile
 from io import BytesIO
 from pathlib import Path
 from typing import NamedTuple
@@ -38,7 +37,7 @@ from synfoc_components.label.app import copy_app, link_bundles
 from synfoc_components.label.environment import ensure_environment
 from synfoc_components.label.server import running_server, server_command
 from synfoc_components.label.studies import study_name, write_studies
-from zoo_helpers import copy_bundle
+from zoo_helpers import copy_bundle, packaged_and_unzipped
 
 pytestmark = pytest.mark.slow
 
@@ -122,12 +121,7 @@ def bundle(tmp_path_factory) -> Path:
     cmd += ["--meta_file", str(source / "configs" / "metadata.json"), "--bundle_root", str(source)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=ONE_THREAD, cwd=REPO)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for verb in (["describe", str(source)], ["package", str(source), "--out", str(work / "dist"), "--limit_mb", "100"]):
-        result = subprocess.run([sys.executable, "-m", "synfoc_components.zoo", *verb], capture_output=True, text=True)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    with zipfile.ZipFile(next((work / "dist").glob("prostate_v*.zip"))) as archive:
-        archive.extractall(work / "receiver")
-    root = work / "receiver" / "prostate"
+    root = packaged_and_unzipped(source, work, "--limit_mb", "100")
     assert (root / "synfoc_components" / "__init__.py").is_file() and (root / "models" / "model.pt").is_file()
     shutil.copytree(source / "data", root / "data")
     shutil.copyfile(source / "models" / "train_state.pt", root / "models" / "train_state.pt")

@@ -7,13 +7,12 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from bundle_runs import TINY, bundle_command, train_tiny
-from zoo_helpers import ENV, REPO, copy_bundle, output, run
+from zoo_helpers import ENV, REPO, copy_bundle, output, packaged_and_unzipped
 
 INFER = ["--foundation", "tiny", "--sam_size", "64", "--sam_logit_stride", "4", "--unet_size", "64"]
 INFER += ["--unet_channels", "4"]
@@ -48,12 +47,7 @@ def test_unzipped_archive_runs_without_the_repository(tmp_path: Path) -> None:
     inputs.mkdir()
     for path in sorted((bundle / "data" / "images").rglob("*.png"))[:3]:
         shutil.copy(path, inputs / f"{path.parent.parent.name}_{path.name}")
-    for verb in (["describe", str(bundle)], ["package", str(bundle), "--out", str(tmp_path / "dist")]):
-        result = run("-m", "synfoc_components.zoo", *verb)
-        assert result.returncode == 0, output(result)
-    with zipfile.ZipFile(next((tmp_path / "dist").glob("prostate_v*.zip"))) as archive:
-        archive.extractall(tmp_path / "elsewhere")
-    unzipped = tmp_path / "elsewhere" / "prostate"
+    unzipped = packaged_and_unzipped(bundle, tmp_path)
     python = _isolated_python(tmp_path / "venv")
 
     probe = [str(python), "-c", "import synfoc_components; print(synfoc_components.__file__)"]

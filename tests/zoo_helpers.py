@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,17 @@ def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 def output(result: subprocess.CompletedProcess) -> str:
     """The end of a command's stdout and stderr, for assertion messages."""
     return result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def packaged_and_unzipped(bundle: Path, work: Path, *package_options: str) -> Path:
+    """Share a trained ``bundle`` as its sender would (``zoo describe``, then ``zoo package`` into ``work/dist``) and
+    unzip the archive under ``work/receiver``; returns the unzipped bundle folder."""
+    for verb in (["describe", str(bundle)], ["package", str(bundle), "--out", str(work / "dist"), *package_options]):
+        result = run("-m", "synfoc_components.zoo", *verb)
+        assert result.returncode == 0, output(result)
+    with zipfile.ZipFile(next((work / "dist").glob(f"{bundle.name}_v*.zip"))) as archive:
+        archive.extractall(work / "receiver")
+    return work / "receiver" / bundle.name
 
 
 def copy_bundle(bundle: Path, to: Path) -> Path:
