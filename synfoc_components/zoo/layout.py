@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["LOCAL_ONLY", "SHARED_DIRS", "SHARED_FILES", "SIZE_LIMIT", "WEIGHT_SUFFIXES", "bundle_files", "is_weight"]
+__all__ = [
+    "LOCAL_ONLY", "META", "SHARED_DIRS", "SHARED_FILES", "SIZE_LIMIT", "WEIGHT_SUFFIXES", "bundle_files", "is_weight"
+]
+
+META = "configs/metadata.json"
+"""A bundle's metadata file, relative to the bundle folder."""
 
 SIZE_LIMIT = 25_000_000
 """The Model Zoo's limit for one file, 25 MB (read as 10**6 bytes, the stricter reading); larger weights are listed in

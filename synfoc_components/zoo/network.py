@@ -15,11 +15,11 @@ from typing import Any
 import torch
 from monai.bundle import ConfigParser
 
+from .layout import META
 from .problems import Problem
 
 __all__ = ["data_format_configs", "network_io_problems"]
 
-META = "configs/metadata.json"
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32, "float64": torch.float64}
 
 

@@ -10,9 +10,9 @@ import zipfile
 from pathlib import Path
 
 from .large_files import LARGE_FILES, large_file_entry, read_large_files, write_large_files
-from .layout import SIZE_LIMIT, bundle_files, is_weight
+from .layout import META, SIZE_LIMIT, bundle_files, is_weight
 from .problems import Problem, ZooCheckError
-from .rules import META, bundle_problems
+from .rules import bundle_problems
 
 __all__ = ["archive_name", "code_files", "package_bundle", "planned_large_files"]
 

@@ -15,7 +15,7 @@ from typing import Any
 from monai.bundle.utils import DEPRECATED_ID_MAPPING
 
 from .large_files import LARGE_FILES, read_large_files
-from .layout import SIZE_LIMIT, bundle_files, is_weight
+from .layout import META, SIZE_LIMIT, bundle_files, is_weight
 from .problems import Problem
 from .schema import schema_problems
 from .trained import trained_model_problems
@@ -33,7 +33,6 @@ __all__ = [
     "version_problems",
 ]
 
-META = "configs/metadata.json"
 README = "docs/README.md"
 
 REQUIRED_FILES = {

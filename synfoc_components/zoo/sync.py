@@ -16,7 +16,7 @@ from pathlib import Path
 
 from synfoc_components.io import atomic_write
 
-from .rules import META
+from .layout import META
 
 __all__ = [
     "PLACEHOLDER",

@@ -17,13 +17,13 @@ from typing import Any
 from synfoc_components.io import atomic_write
 from synfoc_components.networks.settings import ModelSettings, settings_file
 
+from .layout import META
 from .problems import Problem
 
 __all__ = ["described_tensors", "describe_trained", "trained_model_problems", "weights_of"]
 
 logger = logging.getLogger(__name__)
 
-META = "configs/metadata.json"
 
 
 def weights_of(data_format: str) -> str:
