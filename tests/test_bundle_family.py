@@ -95,7 +95,7 @@ def test_sync_check_names_stale_files_and_sync_repairs_them(tmp_path):
 
     repaired = sync(cwd=tmp_path)
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
-    assert "2 config file(s) written" in repaired.stdout
+    assert "2 shared file(s) written" in repaired.stdout
     for path in (edited, removed):
         assert path.read_bytes() == (REPO / path.relative_to(tmp_path)).read_bytes()
     assert own.read_bytes() == before[own]

@@ -84,8 +84,8 @@ def package(bundle: str, out: str, weights_url: str | None = None, limit_mb: flo
 
 def sync(bundles: str | list[str] | tuple[str, ...] | None = None, check: bool = False) -> str:
     """Write each bundle's shared config files from ``synfoc_components/zoo/template/configs`` (the bundle's folder
-    name as ``dataset_name``); a bundle's own files (``metadata.json``, ``demo.json``, extra overrides) stay as they
-    are.
+    name as ``dataset_name``) and the shared sections of its ``docs/README.md`` from ``template/docs`` (facts from
+    its metadata); a bundle's own files (``metadata.json``, ``demo.json``, extra overrides) stay as they are.
 
     Args:
         bundles: bundle folders, a list or comma-separated; by default every folder of ``bundles/`` (in the current
@@ -106,9 +106,9 @@ def sync(bundles: str | list[str] | tuple[str, ...] | None = None, check: bool =
         stale = stale_configs(folders)
         if stale:
             raise StaleConfigsError(stale)
-        return f"{len(folders)} bundle(s): shared configs as the template writes them"
+        return f"{len(folders)} bundle(s): shared configs and README sections as the template writes them"
     written = sync_bundles(folders)
-    return f"{len(folders)} bundle(s): {len(written)} config file(s) written"
+    return f"{len(folders)} bundle(s): {len(written)} shared file(s) written"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,11 +1,11 @@
-"""The bundles' shared config files, generated from one template: ``python -m synfoc_components.zoo sync``.
+"""The bundles' shared config files and README sections, generated from one template: ``zoo sync``.
 
 Every dataset bundle has the same configs (``train.json``, ``inference.json``, ... , ``logging.conf``); what differs
 between datasets comes from ``synfoc_components.data.describe(@dataset_name)``, so a bundle's copy is the template with
 its folder name as ``dataset_name``. The copies stay complete files in ``bundles/<name>/configs/`` (MONAI Label and
 the Model Zoo read a bundle's own configs); this module writes them and tells which are stale. A bundle's own files
 (``metadata.json``, ``demo.json``, extra overrides such as ``labeled_3.json``) are not in the template and are left
-alone.
+alone. The README's shared sections are written the same way (:mod:`.shared_readme`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from synfoc_components.io import atomic_write
 
 from .layout import META
+from .shared_readme import README, expected_readme
 
 __all__ = [
     "PLACEHOLDER",
@@ -38,14 +39,14 @@ PLACEHOLDER = "{dataset_name}"
 
 
 class StaleConfigsError(ValueError):
-    """Some bundles' shared config files are missing or differ from the template (``sync --check``)."""
+    """Some bundles' shared files (configs, README sections) are missing or differ from the template (``sync --check``)."""
 
     def __init__(self, files: list[Path]):
         self.files = files
         lines = "\n".join(f"  {path}" for path in files)
         super().__init__(
-            f"{len(files)} config file(s) missing or not as the template writes them:\n{lines}\n"
-            "run python -m synfoc_components.zoo sync to rewrite them from synfoc_components/zoo/template/configs"
+            f"{len(files)} file(s) missing or not as the template writes them:\n{lines}\n"
+            "run python -m synfoc_components.zoo sync to rewrite them from synfoc_components/zoo/template"
         )
 
 
@@ -76,7 +77,7 @@ def expected_configs(name: str, template: Path = TEMPLATE) -> dict[str, bytes]:
 
 
 def stale_configs(bundles: Iterable[str | Path], template: Path = TEMPLATE) -> list[Path]:
-    """The shared config files that are missing from ``bundles`` or differ (byte for byte) from the template's.
+    """The shared files (configs and README) that are missing from ``bundles`` or differ (byte for byte) from the template's.
 
     Args:
         bundles: bundle folders; each folder's name is its ``dataset_name``.
@@ -92,7 +93,7 @@ def stale_configs(bundles: Iterable[str | Path], template: Path = TEMPLATE) -> l
 
 
 def sync_bundles(bundles: Iterable[str | Path], template: Path = TEMPLATE) -> list[Path]:
-    """Write every stale shared config file of ``bundles`` from the template, each atomically.
+    """Write every stale shared file (config or README) of ``bundles`` from the template, each atomically.
 
     Args:
         bundles: bundle folders; each folder's name is its ``dataset_name``.
@@ -115,13 +116,13 @@ def sync_bundles(bundles: Iterable[str | Path], template: Path = TEMPLATE) -> li
 
 
 def _differing(bundle: Path, template: Path) -> list[tuple[Path, bytes]]:
-    """``(path, expected content)`` of each shared config file of ``bundle`` that is missing or differs.
+    """``(path, expected content)`` of each shared file (config or README) of ``bundle`` that is missing or differs.
 
     Raises:
         FileNotFoundError: when ``bundle`` is not a folder (a mistyped name would otherwise become a new bundle).
     """
     if not bundle.is_dir():
         raise FileNotFoundError(f"{bundle}: no such bundle folder (create it, with configs/metadata.json, first)")
-    expected = expected_configs(bundle.resolve().name, template)
-    paths = {name: bundle / "configs" / name for name in expected}
-    return [(p, expected[n]) for n, p in paths.items() if not p.is_file() or p.read_bytes() != expected[n]]
+    expected = {bundle / "configs" / name: content for name, content in expected_configs(bundle.resolve().name, template).items()}
+    expected[bundle / README] = expected_readme(bundle)
+    return [(path, content) for path, content in expected.items() if not path.is_file() or path.read_bytes() != content]
