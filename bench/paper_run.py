@@ -64,11 +64,14 @@ def prepare_dataset(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return {"dir": str(folder), "seconds": time.perf_counter() - start, "counts": counts}
 
 
-def bundle_command(run_id: str, configs: list[str], root: Path, overrides: dict[str, Any]) -> list[str]:
-    """``python -m monai.bundle run`` of the prostate bundle's ``configs`` under ``root``, with ``overrides``."""
-    files = "[" + ",".join(f"'{CONFIGS / c}'" for c in configs) + "]"
+def bundle_command(
+    run_id: str, configs: list[str], root: Path, overrides: dict[str, Any], folder: Path = CONFIGS
+) -> list[str]:
+    """``python -m monai.bundle run`` of ``configs`` in ``folder`` (default: the prostate bundle's) under ``root``,
+    with ``overrides``."""
+    files = "[" + ",".join(f"'{folder / c}'" for c in configs) + "]"
     cmd = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", files, "--bundle_root", str(root)]
-    cmd += ["--meta_file", str(CONFIGS / "metadata.json"), "--logging_file", str(CONFIGS / "logging.conf")]
+    cmd += ["--meta_file", str(folder / "metadata.json"), "--logging_file", str(folder / "logging.conf")]
     for key, value in overrides.items():
         cmd += [f"--{key}", str(value)]  # fire reads True / False / numbers as Python literals
     return cmd

@@ -1,0 +1,145 @@
+"""The bundles' CPU demos over several seeds, both arms: the tables of the bundle READMEs' Performance sections.
+
+    python -m bench.demo_seeds --json demo_seeds.json                       # six demos x seeds 1337, 1, 2 x both arms
+    python -m bench.demo_seeds --bundles fundus busi --seeds 1337 --iterations-factor 4 --json long.json
+
+For each bundle the demo data are generated once (``train.json`` + ``demo.json``'s ``datalist``: the phantom and the
+prepare options the bundle itself uses) into ``<work-dir>/<bundle>/data``; then every seed runs both arms,
+``train.json`` + ``demo.json`` (SynFoC) and the same + ``supervised_only.json``, each the bundle's own ``python -m
+monai.bundle run training`` in a fresh bundle root. ``--iterations-factor`` multiplies ``demo.json``'s
+``max_iterations`` and ``val_interval`` (the same number of validations, further apart). Recorded per run: the wall
+time, the test Dice of both students per domain and overall (``eval/metrics.json``), and the pseudo-label curve of
+SynFoC's runs (``eval/pseudo_labels.json``: the teachers' and the ensemble's Dice on unlabeled items against the
+students' validation Dice). The tables printed at the end are in the READMEs' form. ``--json`` is rewritten after
+every run, so a run cut short keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .common import machine_info, write_json
+from .paper_run import ARMS, bundle_command, dice_on_test_split, fresh
+from .processes import run_limited
+
+logger = logging.getLogger("bench.demo_seeds")
+
+BUNDLES_DIR = Path(__file__).resolve().parents[1] / "bundles"
+DEMO = ["demo.json"]
+QUICK = {"foundation": "tiny", "sam_size": 64, "sam_logit_stride": 4, "unet_size": 64, "unet_channels": 4,
+         "num_workers": 0, "batch_size": 2, "max_iterations": 2, "val_interval": 2}  # fmt: skip
+"""``--quick``: tiny networks for two iterations (checks the script runs; the Dice mean nothing)."""
+
+
+def demo_settings(bundle: str) -> dict[str, Any]:
+    """``max_iterations`` and ``val_interval`` of ``bundle``'s ``train.json`` + ``demo.json``."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config([str(BUNDLES_DIR / bundle / "configs" / name) for name in ("train.json", *DEMO)])
+    return {key: int(parser.get_parsed_content(key)) for key in ("max_iterations", "val_interval")}
+
+
+def demo_data(bundle: str, folder: Path) -> dict[str, Any]:
+    """Generate ``bundle``'s demo data into ``folder`` as its training command would; the seconds it took."""
+    from monai.bundle import ConfigParser
+
+    start = time.perf_counter()
+    parser = ConfigParser()
+    parser.read_config([str(BUNDLES_DIR / bundle / "configs" / name) for name in ("train.json", *DEMO)])
+    parser["dataset_dir"] = str(folder)
+    parser.get_parsed_content("datalist")
+    return {"dir": str(folder), "seconds": time.perf_counter() - start}
+
+
+def pseudo_label_curve(eval_dir: Path) -> list[dict[str, Any]]:
+    """SynFoC's pseudo-label quality at each validation (empty for the supervised-only arm)."""
+    path = eval_dir / "pseudo_labels.json"
+    return json.loads(path.read_text())["validations"] if path.is_file() else []
+
+
+def run_one(bundle: str, arm: str, seed: int, work: Path, overrides: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """One training run; its wall time, test Dice and pseudo-label curve, or ``error``."""
+    root = fresh(work / bundle / f"{arm}_seed{seed}")
+    configs = list(dict.fromkeys(["train.json", *DEMO, *ARMS[arm]]))  # train.json, demo.json, then the arm's own
+    cmd = bundle_command("training", configs, root, {**overrides, "seed": seed}, BUNDLES_DIR / bundle / "configs")
+    with open(root.parent / f"{arm}_seed{seed}.log", "w") as log:
+        result = run_limited(cmd, timeout, stdout=log, group=False)
+    result.update(bundle=bundle, arm=arm, seed=seed, configs=configs, bundle_root=str(root))
+    if result["status"] != "ok":
+        result["error"] = f"{bundle} {arm} seed {seed} {result['status']} (rc {result['rc']}): see {log.name}"
+        return result
+    result["test_dice"] = dice_on_test_split(root / "eval")
+    result["pseudo_labels"] = pseudo_label_curve(root / "eval")
+    return result
+
+
+def table(runs: list[dict[str, Any]], bundle: str) -> str:
+    """The README's seed table of ``bundle``: mean test Dice (%) of both students in both arms, and wall times."""
+    done = {(r["arm"], r["seed"]): r for r in runs if r["bundle"] == bundle and "test_dice" in r}
+    seeds = sorted({seed for _, seed in done}, key=[r["seed"] for r in runs].index)
+    header = ["seed", "SynFoC SAM", "supervised SAM", "difference", "SynFoC U-Net", "supervised U-Net", "seconds"]
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    columns: list[list[float]] = [[] for _ in range(5)]
+    for seed in seeds:
+        synfoc, sup = done.get(("synfoc", seed)), done.get(("supervised_only", seed))
+        if not (synfoc and sup):
+            continue
+        sam, unet = ([100 * r["test_dice"][model]["mean"] for r in (synfoc, sup)] for model in ("sam", "unet"))
+        values = [sam[0], sam[1], sam[0] - sam[1], *unet]
+        for column, value in zip(columns, values):
+            column.append(value)
+        cells = [f"{v:+.2f}" if i == 2 else f"{v:.2f}" for i, v in enumerate(values)]
+        lines.append(f"| {seed} | " + " | ".join(cells) + f" | {synfoc['wall_s']:.0f} / {sup['wall_s']:.0f} |")
+    if len(columns[0]) > 1:
+        means = [statistics.mean(c) for c in columns]
+        cells = [f"{v:+.2f}" if i == 2 else f"{v:.2f}" for i, v in enumerate(means)]
+        lines.append("| mean | " + " | ".join(cells) + " | |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundles", nargs="+", default=sorted(p.parent.name for p in BUNDLES_DIR.glob("*/configs")))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1337, 1, 2])
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS))
+    parser.add_argument("--iterations-factor", type=int, default=1, help="x demo.json's iterations and val_interval")
+    parser.add_argument("--work-dir", default="/tmp/synfoc-demo-seeds", help="data, bundle roots and logs")
+    parser.add_argument("--timeout-s", type=float, default=3600.0, help="per run")
+    parser.add_argument("--quick", action="store_true", help="tiny networks, 2 iterations: checks the script runs")
+    parser.add_argument("--json", dest="json_path", help="write the results here (after every run)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
+    work = Path(args.work_dir)
+    payload: dict[str, Any] = {"benchmark": "demo_seeds", "args": vars(args), "machine": machine_info(),
+                               "data": {}, "runs": []}  # fmt: skip
+    for bundle in args.bundles:
+        if args.quick:
+            overrides = dict(QUICK)
+        else:
+            overrides = {k: v * args.iterations_factor for k, v in demo_settings(bundle).items()}
+        payload["data"][bundle] = data = demo_data(bundle, work / bundle / "data")
+        overrides["dataset_dir"] = data["dir"]
+        for seed in args.seeds:
+            for arm in args.arms:
+                result = run_one(bundle, arm, seed, work, overrides, args.timeout_s)
+                payload["runs"].append(result)
+                logger.info("%s %s seed %d: %s", bundle, arm, seed, result.get("error") or
+                            {m: round(100 * d["mean"], 2) for m, d in result["test_dice"].items()})  # fmt: skip
+                write_json(args.json_path, payload)
+        print(f"\n{bundle} (iterations {overrides['max_iterations']})\n{table(payload['runs'], bundle)}", flush=True)
+    failed = [r["error"] for r in payload["runs"] if "error" in r]
+    if failed:
+        raise SystemExit("runs failed:\n" + "\n".join(failed))
+    return payload
+
+
+if __name__ == "__main__":
+    main()

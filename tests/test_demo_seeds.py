@@ -1,0 +1,37 @@
+"""bench.demo_seeds: the README seed tables from the runs' test Dice, and the demo settings read from each bundle."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # bench/ is not installed with the package: import it from the checkout
+    sys.path.insert(0, str(REPO))
+
+from bench.demo_seeds import demo_settings, table  # noqa: E402
+
+
+def run(arm: str, seed: int, sam: float, unet: float, wall: float) -> dict:
+    return {"bundle": "busi", "arm": arm, "seed": seed, "wall_s": wall,
+            "test_dice": {"sam": {"mean": sam}, "unet": {"mean": unet}}}  # fmt: skip
+
+
+def test_table_rows_differences_and_means():
+    runs = [run("synfoc", 1337, 0.80, 0.70, 280.4), run("supervised_only", 1337, 0.83, 0.60, 130.0),
+            run("synfoc", 1, 0.82, 0.66, 300.0), run("supervised_only", 1, 0.81, 0.76, 140.0),
+            {"bundle": "busi", "arm": "synfoc", "seed": 2, "error": "failed"}]  # fmt: skip
+    lines = table(runs, "busi").splitlines()
+    assert lines[2] == "| 1337 | 80.00 | 83.00 | -3.00 | 70.00 | 60.00 | 280 / 130 |"
+    assert lines[3] == "| 1 | 82.00 | 81.00 | +1.00 | 66.00 | 76.00 | 300 / 140 |"
+    assert lines[4] == "| mean | 81.00 | 82.00 | -1.00 | 68.00 | 68.00 | |"
+    assert len(lines) == 5, "a seed without both arms has no row"
+
+
+@pytest.mark.parametrize("bundle", ["prostate", "busi"])
+def test_demo_settings_are_the_bundles_own(bundle):
+    demo = json.loads((REPO / "bundles" / bundle / "configs" / "demo.json").read_text())
+    assert demo_settings(bundle) == {"max_iterations": demo["max_iterations"], "val_interval": demo["val_interval"]}
