@@ -7,12 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from monai.bundle import ConfigParser
 from monai.data import DataLoader, Dataset, MetaTensor
 from monai.transforms import Compose
 from monai.utils import set_determinism
 from PIL import Image, ImageEnhance
 from scipy.ndimage import gaussian_filter
 
+from synfoc_components.data import describe
 from synfoc_components.transforms import (
     RandContrastd,
     RandGaussianBlurd,
@@ -23,6 +25,8 @@ from synfoc_components.transforms import (
     unlabeled_transforms,
     weak_augmentation,
 )
+
+PROSTATE_TRAIN = Path(__file__).resolve().parents[1] / "bundles" / "prostate" / "configs" / "train.json"
 
 
 @pytest.fixture(autouse=True)
@@ -143,3 +147,45 @@ def test_rotation_fills_background_and_keeps_labels() -> None:
     weak = Compose(weak_augmentation(("image", "label"), prob=0.0))
     same = weak({"image": label.clone(), "label": label.clone()})
     assert torch.equal(same["image"], label) and torch.equal(same["label"], label)
+
+
+def _prostate_train(overrides: dict) -> ConfigParser:
+    """The prostate bundle's train.json at a 32 px base size, with ``overrides`` as on the command line."""
+    parser = ConfigParser()
+    parser.read_config(str(PROSTATE_TRAIN))
+    parser.update({"sam_size": 32, "unet_size": 32, **overrides})
+    return parser
+
+
+def test_augmentation_lists_are_config_ids_a_user_can_override(items: list[dict]) -> None:
+    # as configured, train#weak_transforms / train#strong_transforms build the pipelines of the Python defaults
+    parser = _prostate_train({})
+    contrast = describe("prostate").brightness_contrast
+    pairs = [
+        (parser.get_parsed_content("train#preprocessing"), labeled_transforms(32)),
+        (parser.get_parsed_content("train#unlabeled_preprocessing"), unlabeled_transforms(32, contrast)),
+    ]
+    for configured, default in pairs:
+        for seed in range(4):
+            configured.set_random_state(seed)
+            default.set_random_state(seed)
+            got, expected = configured(items[seed]), default(items[seed])
+            assert set(got) == set(expected)
+            assert all(torch.equal(got[k], expected[k]) for k in ("image", "label", "image_strong") if k in got)
+
+    # one step each overridden from JSON (as --train#weak_transforms#2#prob 1.0 would): always flip, nothing else;
+    # the strong steps that change intensities off
+    weak = {f"train#weak_transforms#{i}#prob": 1.0 if i == 2 else 0.0 for i in range(4)}
+    strong = {f"train#strong_transforms#{i}#prob": 0.0 for i in (1, 3, 4)}
+    parser = _prostate_train({**weak, **strong})
+    labeled = parser.get_parsed_content("train#preprocessing")
+    unlabeled = parser.get_parsed_content("train#unlabeled_preprocessing")
+    plain = labeled_transforms(32, augment=False)
+    for item in items:
+        expected = plain(item)
+        out = labeled(item)
+        assert torch.equal(out["image"], expected["image"].flip(1)) and not torch.equal(out["image"], expected["image"])
+        assert torch.equal(out["label"], expected["label"].flip(1))
+        out = unlabeled(item)
+        assert "label" not in out and torch.equal(out["image"], expected["image"].flip(1))
+        assert torch.equal(out["image_strong"], out["image"])

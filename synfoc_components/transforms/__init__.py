@@ -1,7 +1,8 @@
 """Transforms for SynFoC: loading, weak (joint geometric) and strong (intensity) augmentation, box copy-paste.
 
 Builders for bundle configs: ``labeled_transforms``, ``unlabeled_transforms``, ``eval_transforms`` (each a flat
-``Compose``), and the parts ``load_transforms``, ``weak_augmentation``, ``strong_augmentation``. ``box_mix`` and
+``Compose``; ``train.json`` passes them its ``train#weak_transforms`` and ``train#strong_transforms`` lists), and the
+parts ``load_transforms``, ``weak_augmentation``, ``strong_augmentation``. ``box_mix`` and
 ``BoxMaskSampler`` mix labeled boxes into unlabeled batches on the device (docs/method.md 3.6).
 """
 

@@ -2,11 +2,15 @@
 
 Each builder returns one flat ``Compose`` whose deterministic loading prefix ``CacheDataset`` can cache; every
 random step is a MONAI ``Randomizable``, so ``set_determinism`` / ``Compose.set_random_state`` and MONAI's
-``DataLoader`` worker seeding make runs reproducible.
+``DataLoader`` worker seeding make runs reproducible. The bundles' ``train.json`` lists the weak and strong steps
+as transform dicts of their own (``train#weak_transforms``, ``train#strong_transforms``, the same steps as
+:func:`weak_augmentation` and :func:`strong_augmentation`) and passes them to the builders as ``weak`` / ``strong``,
+so one step can be overridden from JSON.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -88,33 +92,54 @@ def _plain(keys: list[str]) -> list[MapTransform]:
     return [images] + ([label_to_ids(track_meta=False)] if LABEL in keys else [])
 
 
-def labeled_transforms(image_size: int, augment: bool = True, prob: float = 0.5) -> Compose:
+def _own(steps: Sequence[MapTransform]) -> list[MapTransform]:
+    """Deep copies of configured steps: the labeled and unlabeled pipelines share one config list, and each must
+    own its transforms (and their random states)."""
+    return copy.deepcopy(list(steps))
+
+
+def labeled_transforms(
+    image_size: int, augment: bool = True, prob: float = 0.5, weak: Sequence[MapTransform] | None = None
+) -> Compose:
     """Labeled training samples: ``image`` 1|3 x S x S float in [0, 1] and ``label`` 1 x S x S int64 class ids.
 
     Args:
         image_size: the base training size S (the foundation model's input size).
         augment: apply the weak augmentation.
-        prob: probability of each weak step.
+        prob: probability of each weak step (for the default steps only).
+        weak: the weak steps (e.g. ``train#weak_transforms``; copied), keys ``image`` and ``label``; None:
+            :func:`weak_augmentation` with ``prob``.
     """
     steps = load_transforms(image_size, label_size=image_size)
-    steps += weak_augmentation((IMAGE, LABEL), prob) if augment else []
+    if augment:
+        steps += weak_augmentation((IMAGE, LABEL), prob) if weak is None else _own(weak)
     return Compose(steps + _plain([IMAGE, LABEL]))
 
 
 def unlabeled_transforms(
-    image_size: int, brightness_contrast: Sequence[float] = (0.1, 2.0), with_label: bool = False, prob: float = 0.5
+    image_size: int,
+    brightness_contrast: Sequence[float] = (0.1, 2.0),
+    with_label: bool = False,
+    prob: float = 0.5,
+    weak: Sequence[MapTransform] | None = None,
+    strong: Sequence[MapTransform] | None = None,
 ) -> Compose:
     """Unlabeled training samples: weakly augmented ``image`` and its strong copy ``image_strong`` (same geometry).
 
     Args:
         image_size: the base training size S.
-        brightness_contrast: range of the strong brightness and contrast factors.
+        brightness_contrast: range of the strong brightness and contrast factors (for the default steps only).
         with_label: also load and carry ``label`` (for monitoring only; the method never uses it).
-        prob: probability of each weak step.
+        prob: probability of each weak step (for the default steps only).
+        weak: the weak steps (copied); without ``with_label`` the item has no ``label``, so steps keyed on it need
+            ``allow_missing_keys`` (as ``train#weak_transforms`` has); None: :func:`weak_augmentation`.
+        strong: the strong steps (copied), which make ``image_strong`` from ``image``; None:
+            :func:`strong_augmentation` of ``brightness_contrast``.
     """
     keys = [IMAGE, LABEL] if with_label else [IMAGE]
     steps = load_transforms(image_size, label_size=image_size, with_label=with_label)
-    steps += weak_augmentation(keys, prob) + strong_augmentation(brightness_contrast)
+    steps += weak_augmentation(keys, prob) if weak is None else _own(weak)
+    steps += strong_augmentation(brightness_contrast) if strong is None else _own(strong)
     return Compose(steps + _plain(keys + [IMAGE_STRONG]))
 
 
