@@ -17,6 +17,7 @@ This file is a benchmark reference, not part of the package.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -24,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from synfoc_components.engines.trainer import SynFoCTrainer
+from synfoc_components.engines.training_inputs import unet_format
 from synfoc_components.handlers.ema import EMATeacher
 from synfoc_components.losses import (
     ensemble_pseudo_labels,
@@ -125,6 +127,7 @@ class UpstreamIteration:
     def __call__(self) -> dict[str, torch.Tensor]:
         t, opts = self.t, self.options
         dev = t.state.device
+        unet_in = functools.partial(unet_format, channels_last=t.channels_last)
         x, y = self.labeled["image"].to(dev), self.labeled["label"].to(dev).long()
         u_weak, u_strong = self.unlabeled["image"].to(dev), self.unlabeled["image_strong"].to(dev)
         for net in (t.network, t.unet, t.sam_teacher, t.unet_teacher):
@@ -134,9 +137,9 @@ class UpstreamIteration:
 
         with torch.no_grad(), t._autocast():
             sam_probs = self._sam(t.sam_teacher, resize(u_weak, t.sam_size)).float().softmax(1)
-            unet_probs = t.unet_teacher(t._unet_input(resize(u_weak, t.unet_size))).float().softmax(1)
+            unet_probs = t.unet_teacher(unet_in(resize(u_weak, t.unet_size))).float().softmax(1)
         with torch.set_grad_enabled(opts.student_graph), t._autocast():
-            student_out = t.unet(t._unet_input(resize(u_weak, t.unet_size)))  # kept alive (with its graph), as upstream
+            student_out = t.unet(unet_in(resize(u_weak, t.unet_size)))  # kept alive (with its graph), as upstream
         student_labels = student_out.argmax(1)
         if opts.host_dice:
             alpha = host_confidence(student_labels, unet_probs.argmax(1), sam_probs.argmax(1), t.structures)
@@ -150,10 +153,10 @@ class UpstreamIteration:
         box_small, box_sam = resize(box, logit_size), resize(box, t.sam_size)
         y_unet, y_small = resize_labels(y, t.unet_size)[:, 0], resize_labels(y, logit_size)[:, 0]
         mixed_sam = box_mix(resize(u_strong, t.sam_size), resize(x, t.sam_size), box_sam)
-        mixed_unet = t._unet_input(box_mix(resize(u_strong, t.unet_size), resize(x, t.unet_size), box))
+        mixed_unet = unet_in(box_mix(resize(u_strong, t.unet_size), resize(x, t.unet_size), box))
         with t._autocast():
             sam_logits = self._sam(t.network, torch.cat([resize(x, t.sam_size), mixed_sam]))
-            unet_x, unet_mix = t.unet(t._unet_input(resize(x, t.unet_size))), t.unet(mixed_unet)
+            unet_x, unet_mix = t.unet(unet_in(resize(x, t.unet_size))), t.unet(mixed_unet)
         sam_x, sam_mix = sam_logits.split(x.shape[0])
 
         terms = t.student_losses(sam_x, sam_mix, unet_x, unet_mix, y_small, y_unet, pseudo, box, box_small)
