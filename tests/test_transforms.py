@@ -12,11 +12,13 @@ from monai.data import DataLoader, Dataset, MetaTensor
 from monai.transforms import Compose
 from monai.utils import set_determinism
 from PIL import Image, ImageEnhance
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import correlate1d, gaussian_filter
+from scipy.special import ive
 
 from synfoc_components.data import describe
 from synfoc_components.transforms import (
     RandContrastd,
+    RandElasticd,
     RandGaussianBlurd,
     RandRotationd,
     eval_transforms,
@@ -128,12 +130,22 @@ def test_contrast_matches_pil() -> None:
     assert np.abs(out - expected).max() <= 1.5  # PIL rounds its mean and output to integers
 
 
-def test_blur_matches_reflect_gaussian() -> None:
+def test_blur_is_a_reflect_padded_discrete_gaussian() -> None:
     image = np.random.default_rng(1).random((1, 200, 180)).astype(np.float32)  # kernel cap 19 px > 4 sigma
-    blur = RandGaussianBlurd("image", sigma_range=(1.5, 1.5))
+    blur = RandGaussianBlurd("image", sigma_range=(1.5, 1.5), reference_side=None)  # sigma in pixels
     out = blur({"image": torch.from_numpy(image)})["image"].numpy()
-    expected = gaussian_filter(image[0], 1.5, mode="mirror", truncate=4.0)  # torch "reflect" is scipy "mirror"
-    np.testing.assert_allclose(out[0], expected, atol=1e-4)
+    taps = ive(np.arange(-6, 7), 1.5**2)  # the discrete Gaussian exp(-t) I_n(t), t = sigma^2, cut at 4 sigma
+    taps /= taps.sum()
+    expected = image[0].astype(np.float64)
+    for axis in (0, 1):
+        expected = correlate1d(expected, taps, axis=axis, mode="mirror")  # torch "reflect" is scipy "mirror"
+    np.testing.assert_allclose(out[0], expected, atol=1e-5)
+    # a Gaussian blur: close to the sampled Gaussian of the same sigma, and at 512 px U(0.1, 2.0) px by default
+    np.testing.assert_allclose(out[0], gaussian_filter(image[0], 1.5, mode="mirror", truncate=4.0), atol=0.02)
+    default = RandGaussianBlurd("image")
+    default.set_random_state(0)
+    default.randomize()
+    assert 0.1 <= default.sigma((512, 512)) <= 2.0 and default.sigma((128, 128)) == default.sigma((512, 512)) / 4
 
 
 def test_rotation_fills_background_and_keeps_labels() -> None:
@@ -189,3 +201,41 @@ def test_augmentation_lists_are_config_ids_a_user_can_override(items: list[dict]
         out = unlabeled(item)
         assert "label" not in out and torch.equal(out["image"], expected["image"].flip(1))
         assert torch.equal(out["image_strong"], out["image"])
+
+
+def _displacement_std(side: int, draws: int = 8) -> float:
+    """Standard deviation (pixels) of the elastic field of the weak list's ``RandElasticd``, from warping a coordinate
+    ramp (bilinear sampling of a linear ramp is exact) in the central 80 % of the image (no border reflection)."""
+    axes = torch.meshgrid(torch.arange(side, dtype=torch.float32), torch.arange(side, dtype=torch.float32), indexing="ij")
+    ramp = torch.stack(axes)  # channel 0: the row, channel 1: the column of every pixel
+    elastic = next(t for t in weak_augmentation(("image",), prob=1.0) if isinstance(t, RandElasticd))
+    elastic.set_random_state(0)
+    inner = slice(side // 10, side - side // 10)
+    shifts = [(elastic({"image": ramp})["image"] - ramp)[:, inner, inner] for _ in range(draws)]
+    return torch.stack(shifts).std().item()
+
+
+def _blur_width(side: int, draws: int = 32) -> float:
+    """Root-mean-square width (pixels) of the strong list's blur: the standard deviation of its response to a point,
+    over ``draws`` draws (the same draws at every size)."""
+    point = torch.zeros(1, side, side)
+    point[0, side // 2, side // 2] = 1.0
+    blur = next(t for t in strong_augmentation() if isinstance(t, RandGaussianBlurd))
+    blur.set_random_state(0)
+    x = (torch.arange(side) - side // 2).float()
+    variances = []
+    for _ in range(draws):
+        profile = blur({"image_strong": point})["image_strong"][0].sum(1)  # the response summed over the other axis
+        variances.append(float((profile * x**2).sum() / profile.sum()))
+    return float(np.sqrt(np.mean(variances)))
+
+
+def test_augmentation_strength_is_relative_to_the_image_side() -> None:
+    sides = (128, 256, 512)
+    displacement = {side: _displacement_std(side) / side for side in sides}
+    blur = {side: _blur_width(side) / side for side in sides}
+    assert 0.006 < displacement[512] < 0.009  # upstream at 512 px: about 4 px, 0.8 % of the side
+    assert 0.0015 < blur[512] < 0.0025  # sigma U(0.1, 2.0) px at 512: RMS width about 1.16 px
+    for side in sides[:-1]:
+        assert displacement[side] == pytest.approx(displacement[512], rel=0.1), (side, displacement)
+        assert blur[side] == pytest.approx(blur[512], rel=0.1), (side, blur)

@@ -42,7 +42,8 @@ def weak_augmentation(
 ) -> list[MapTransform]:
     """Joint geometric augmentation, each step with probability ``prob``, in the upstream order: independent
     per-axis up-scaling + random crop, rotation in [-rotate_degrees, rotate_degrees] (zero fill = background),
-    horizontal flip, elastic deformation. Images are interpolated bilinearly, labels by nearest neighbour.
+    horizontal flip, elastic deformation (as strong relative to the image as upstream's at 512 px at any size).
+    Images are interpolated bilinearly, labels by nearest neighbour.
 
     Args:
         keys: image key first, then label keys.
@@ -71,7 +72,7 @@ def strong_augmentation(
 
     Args:
         brightness_contrast: range of both factors (``DatasetDescription.brightness_contrast``).
-        blur_sigma: range of the blur sigma in pixels.
+        blur_sigma: range of the blur sigma in pixels at 512 px (scaled with the image side).
 
     Returns:
         The list of transforms.
