@@ -119,9 +119,10 @@ def _written(output: Path, name: str) -> np.ndarray:
 
 
 def test_masks_equal_the_class_maps_voxel_for_voxel(inputs, tmp_path):
-    """``input_size`` null (the network sees the images at their own size): every voxel must match."""
+    """``image_size`` and ``input_size`` null (the network sees the images at their own size): every voxel must
+    match."""
     root, expected, affine = inputs
-    _infer(root, tmp_path, input_size=None)
+    _infer(root, tmp_path, image_size=None, input_size=None)
     for name, labels in expected.items():
         mask = _written(tmp_path, name)
         assert mask.shape == labels.shape, name
@@ -133,8 +134,9 @@ def test_masks_equal_the_class_maps_voxel_for_voxel(inputs, tmp_path):
 
 
 def test_masks_through_the_configured_resizing_keep_content_and_orientation(inputs, tmp_path):
-    """The configuration's own ``input_size`` (the images resized to 256 x 256 and the logits back): the mask equals
-    the class map wherever a pixel's 3 x 3 neighbourhood is one class (resizing blurs only the boundaries)."""
+    """The configuration's own ``image_size`` and ``input_size`` (the images resized to the base size 384, then to
+    256 x 256, and the logits back): the mask equals the class map wherever a pixel's 3 x 3 neighbourhood is one class
+    (resizing blurs only the boundaries)."""
     root, expected, affine = inputs
     _infer(root, tmp_path)
     for name, labels in expected.items():

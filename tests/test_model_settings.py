@@ -135,7 +135,8 @@ def test_a_model_without_settings_keeps_the_old_behaviour_with_a_warning(trained
     old = without_settings(trained, tmp_path / "old")
     demo = infer(trained, ["inference.json"], tmp_path / "demo")
     with caplog.at_level(logging.WARNING, logger="synfoc_components.networks.settings"):
-        given = infer(old, ["inference.json"], tmp_path / "given", "--sam_size", str(DEMO["sam_size"]))
+        sizes = ("--sam_size", str(DEMO["sam_size"]), "--unet_size", str(DEMO["unet_size"]))  # the base size too
+        given = infer(old, ["inference.json"], tmp_path / "given", *sizes)
     warning = [r.getMessage() for r in caplog.records if "no settings file" in r.getMessage()]
     assert len(warning) == 1 and "model.settings.json" in warning[0]
     assert "assuming foundation lite_medsam, sam_size 96, sam_logit_stride 1, lora_rank 4" in warning[0]

@@ -79,7 +79,7 @@ def expected_scores(item: dict, sam: Brighter, unet: Brighter, student: Brighter
     """One item's quantities, computed here: SAM input S = 64, U-Net size R = 32, SAM logits L = 16."""
     sample = labeled_transforms(SIZE, augment=False)(item)
     x, label = sample["image"][None], sample["label"][0].numpy()  # 1 x 1 x 64 x 64, 64 x 64
-    x_unet = x[..., ::2, ::2]  # nearest 64 -> 32
+    x_unet = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False, antialias=True)  # 64 -> 32
     with torch.no_grad():
         p_sam, p_unet = sam(x).softmax(1), unet(x_unet).softmax(1)  # 1 x 2 x 16 x 16, 1 x 2 x 32 x 32
         student_fg = student(x_unet).argmax(1)[0].numpy() == 1
@@ -87,7 +87,7 @@ def expected_scores(item: dict, sam: Brighter, unet: Brighter, student: Brighter
     alpha = smoothed_dice(student_fg, unet_fg) * smoothed_dice(unet_fg[::2, ::2], sam_fg)
     ensemble = (1 - alpha) * F.interpolate(p_sam, size=(32, 32), mode="bilinear") + alpha * p_unet
     confidence, labels = ensemble.max(1)
-    label_l, label_r = label[::4, ::4] == 1, label[::2, ::2] == 1  # nearest 64 -> 16 and 64 -> 32
+    label_l, label_r = label[2::4, 2::4] == 1, label[1::2, 1::2] == 1  # nearest-exact (pixel centres) to 16, 32
     return {
         "dice_sam_teacher": numpy_dice(sam_fg, label_l),
         "dice_unet_teacher": numpy_dice(unet_fg, label_r),

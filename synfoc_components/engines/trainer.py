@@ -14,12 +14,11 @@ from torch.utils.data import DataLoader
 
 import synfoc_components.losses.synfoc_terms as synfoc_terms
 from synfoc_components.engines.rank_sync import RankStop, check_same_start, distributed, follow_epochs
-from synfoc_components.engines.training_inputs import next_batch, student_inputs, supervised_inputs, to_device
+from synfoc_components.engines.training_inputs import next_batch, student_inputs, supervised_inputs, targets, to_device
 from synfoc_components.handlers.ema import EMATeacher
 from synfoc_components.losses import CEDiceLoss, TeacherPseudoLabels, consistency_ramp, teacher_pseudo_labels
 from synfoc_components.losses.synfoc_terms import LOSS_TERMS
 from synfoc_components.networks.wrappers import compiled, unwrap
-from synfoc_components.resize import resize_labels
 from synfoc_components.transforms.box_mix import BoxMaskSampler
 
 __all__ = ["SynFoCTrainer", "LOSS_TERMS"]
@@ -35,9 +34,9 @@ class SynFoCTrainer(SupervisedTrainer):
     optimizers. The teachers follow their students through :class:`EMATeacher` handlers attached here.
 
     Batches hold ``image`` (B x C x H x W in [0, 1]) and, when labeled, ``label`` (B x 1 x H x W class ids) at one base
-    size; unlabeled batches also hold ``image_strong``. On the device (:mod:`.training_inputs`) images are resized
-    nearest to the SAM input size and to ``unet_size`` (as upstream feeds the U-Net), labels nearest to the U-Net and
-    SAM logit sizes.
+    size; unlabeled batches also hold ``image_strong``. On the device (:mod:`.training_inputs`) images are resized to
+    the SAM input size and to ``unet_size`` by ``network_input`` (antialiased bilinear, as at evaluation and
+    inference), labels and boxes nearest-exact to the U-Net and SAM logit sizes.
     The only host transfer per iteration is one vector of logged scalars.
 
     With ``compile`` (as MONAI's ``SupervisedTrainer`` does with its one network), ``self.network``, ``self.unet``,
@@ -264,8 +263,8 @@ class SynFoCTrainer(SupervisedTrainer):
             sam_x, unet_x = self.network(x_sam), self.unet(x_unet)
         self.fire_event(IterationEvents.FORWARD_COMPLETED)
         return {
-            "sup_sam": self.loss_function(sam_x, resize_labels(y, sam_x.shape[-2:])),
-            "sup_unet": self.loss_function(unet_x, resize_labels(y, self.unet_size)),
+            "sup_sam": self.loss_function(sam_x, targets(y, sam_x.shape[-2:])),
+            "sup_unet": self.loss_function(unet_x, targets(y, self.unet_size)),
         }
 
     def _semi_supervised_terms(

@@ -1,5 +1,8 @@
 """The students' inputs of a SynFoC iteration: batches on the device, the endless unlabeled stream, and the images,
 labels and boxes at each network's size with the labeled boxes pasted into the strong views (docs/method.md 3.1, 3.6).
+
+Images go through :func:`synfoc_components.resize.network_input` (bilinear, antialiased), as at evaluation and
+inference; labels and boxes are resized nearest-exact, on the images' pixel centres.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import torch
 from monai.data import MetaTensor
 from torch.utils.data import DataLoader
 
-from synfoc_components.resize import resize, resize_labels
+from synfoc_components.resize import network_input, resize, resize_labels
 from synfoc_components.transforms.box_mix import BoxMaskSampler, box_mix
 
 __all__ = [
@@ -20,9 +23,13 @@ __all__ = [
     "next_batch",
     "student_inputs",
     "supervised_inputs",
+    "targets",
     "to_device",
     "unet_format",
 ]
+
+EXACT = "nearest-exact"
+"""How labels and boxes are resized: on pixel centres, as :func:`network_input` resizes the images."""
 
 
 def to_device(
@@ -44,7 +51,12 @@ def supervised_inputs(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Images B x C x S' x S' at the base size as the students' inputs: (at the SAM size S, at the U-Net size R in
     the U-Nets' memory format)."""
-    return resize(x, sam_size), unet_format(resize(x, unet_size), channels_last)
+    return network_input(x, sam_size), unet_format(network_input(x, unet_size), channels_last)
+
+
+def targets(y: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
+    """Labels B x 1 x S' x S' (or B x S' x S') at ``size``, nearest-exact: the targets of the resized images."""
+    return resize_labels(y, size, EXACT)
 
 
 def next_batch(loader: DataLoader, iterator: Iterator | None) -> tuple[dict, Iterator]:
@@ -126,16 +138,16 @@ def student_inputs(
     """
     check_paired(x, u_strong)
     box = box_sampler(x.shape[0], unet_size, x.device)
-    box_small, box_sam = resize(box, logit_size), resize(box, sam_size)
-    x_sam, x_unet = resize(x, sam_size), resize(x, unet_size)
-    mixed_sam = box_mix(resize(u_strong, sam_size), x_sam, box_sam)
-    mixed_unet = box_mix(resize(u_strong, unet_size), x_unet, box)
+    box_small, box_sam = resize(box, logit_size, EXACT), resize(box, sam_size, EXACT)
+    x_sam, x_unet = network_input(x, sam_size), network_input(x, unet_size)
+    mixed_sam = box_mix(network_input(u_strong, sam_size), x_sam, box_sam)
+    mixed_unet = box_mix(network_input(u_strong, unet_size), x_unet, box)
     return StudentInputs(
         sam=torch.cat([x_sam, mixed_sam]),
         unet_x=unet_format(x_unet, channels_last),
         unet_mix=unet_format(mixed_unet, channels_last),
-        y_small=resize_labels(y, logit_size)[:, 0],
-        y_unet=resize_labels(y, unet_size)[:, 0],
+        y_small=targets(y, logit_size)[:, 0],
+        y_unet=targets(y, unet_size)[:, 0],
         box=box,
         box_small=box_small,
     )

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import torch
 
-from synfoc_components.resize import resize
+from synfoc_components.resize import network_input, resize
 
 from .confidence import self_mutual_confidence
 
@@ -79,7 +79,8 @@ def teacher_pseudo_labels(
 ) -> TeacherPseudoLabels:
     """Run both teachers and the student U-Net on weak unlabeled images and build the ensemble pseudo-labels.
 
-    The images are nearest-resized to the SAM input size and to the U-Net size R; the student U-Net's argmax only
+    The images are resized to the SAM input size and to the U-Net size R by ``network_input`` (as every network input
+    in training, evaluation and inference; docs/method.md 3.1); the student U-Net's argmax only
     feeds Phi_self of :func:`self_mutual_confidence`. Runs without gradient; call it inside the caller's autocast.
     The networks run in whatever mode they are in (training keeps all of them in train mode, as upstream).
 
@@ -98,8 +99,8 @@ def teacher_pseudo_labels(
         :class:`TeacherPseudoLabels`.
     """
     with torch.no_grad():
-        sam_probs = sam_teacher(resize(images, sam_size)).float().softmax(1)
-        weak_unet = resize(images, unet_size)
+        sam_probs = sam_teacher(network_input(images, sam_size)).float().softmax(1)
+        weak_unet = network_input(images, unet_size)
         weak_unet = weak_unet.contiguous(memory_format=torch.channels_last) if channels_last else weak_unet
         unet_probs = unet_teacher(weak_unet).float().softmax(1)
         student_labels = unet_student(weak_unet).argmax(1)  # updates BN statistics in train mode, as upstream

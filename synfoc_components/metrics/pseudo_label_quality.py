@@ -27,7 +27,8 @@ def pseudo_label_scores(
 ) -> torch.Tensor:
     """Per image: the :data:`PSEUDO_LABEL_QUANTITIES`, on the device (no host transfer).
 
-    Each pseudo-label is compared with the label nearest-resized to its own size, as upstream logs them: the SAM
+    Each pseudo-label is compared with the label resized nearest-exact to its own size (as training resizes its
+    targets; upstream: nearest): the SAM
     teacher's argmax at the SAM logit size L, the U-Net teacher's and the ensemble's at the U-Net size R. The Dice is
     the evaluation's (``dice_jaccard``: an empty label scores 1 for an empty prediction, 0 otherwise), averaged over
     the structures.
@@ -43,7 +44,7 @@ def pseudo_label_scores(
     labels = labels if labels.dim() == 4 else labels[:, None]
 
     def dice(pred: torch.Tensor) -> torch.Tensor:
-        true = resize_labels(labels, pred.shape[-2:])
+        true = resize_labels(labels, pred.shape[-2:], "nearest-exact")  # as the training targets
         scores, _ = dice_jaccard(structure_masks(pred[:, None], structures), structure_masks(true, structures))
         return scores.float().mean(1)
 

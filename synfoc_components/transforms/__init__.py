@@ -18,7 +18,14 @@ from synfoc_components.transforms.inference import (
     ScaleToUnitd,
     inference_transforms,
 )
-from synfoc_components.transforms.loading import IMAGE, IMAGE_STRONG, LABEL, label_to_ids, load_transforms
+from synfoc_components.transforms.loading import (
+    IMAGE,
+    IMAGE_STRONG,
+    LABEL,
+    NetworkInputd,
+    label_to_ids,
+    load_transforms,
+)
 from synfoc_components.transforms.pipelines import (
     eval_transforms,
     labeled_transforms,
@@ -38,6 +45,7 @@ __all__ = [
     "IMAGE",
     "IMAGE_STRONG",
     "LABEL",
+    "NetworkInputd",
     "RandContrastd",
     "RandElasticd",
     "RandGaussianBlurd",

@@ -1,4 +1,5 @@
-"""Loading canonical PNGs: image as float [0, 1] channel-first at ``image_size``, label as class ids (nearest).
+"""Loading canonical PNGs: image as float [0, 1] channel-first at ``image_size`` (``network_input``'s resize), label
+as class ids (nearest-exact).
 
 Tensors follow MONAI's ``PILReader`` convention (``reverse_indexing=True``): spatial axes are (x, y), i.e. a PNG of
 W columns and H rows loads as C x W x H, the order of the datalist's ``spacing``; MONAI's PIL writer reverses it.
@@ -6,7 +7,10 @@ W columns and H rows loads as C x W x H, the order of the datalist's ``spacing``
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
+
 import torch
+from monai.config import KeysCollection
 from monai.data import PILReader
 from monai.transforms import (
     DeleteItemsd,
@@ -17,10 +21,37 @@ from monai.transforms import (
     Resized,
     ScaleIntensityRanged,
 )
+from monai.utils import convert_to_dst_type, convert_to_tensor
 
-__all__ = ["IMAGE", "LABEL", "IMAGE_STRONG", "load_transforms", "label_to_ids"]
+from synfoc_components.resize import network_input
+
+__all__ = ["IMAGE", "LABEL", "IMAGE_STRONG", "NetworkInputd", "load_transforms", "label_to_ids"]
 
 IMAGE, LABEL, IMAGE_STRONG = "image", "label", "image_strong"
+
+
+class NetworkInputd(MapTransform):
+    """Resize channel-first 2D images to a square ``size`` with :func:`synfoc_components.resize.network_input`, the
+    resize every network input goes through (in training, evaluation and inference; docs/method.md 3.1).
+
+    A MetaTensor keeps its metadata (file name) but not an updated affine: these images feed networks, not writers.
+
+    Args:
+        keys: image keys.
+        size: the square side.
+        allow_missing_keys: skip absent keys.
+    """
+
+    def __init__(self, keys: KeysCollection, size: int, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.size = int(size)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            image = convert_to_tensor(d[key], track_meta=False, dtype=torch.float32)
+            d[key] = convert_to_dst_type(network_input(image[None], self.size)[0], d[key], dtype=torch.float32)[0]
+        return d
 
 
 def load_transforms(
@@ -29,8 +60,9 @@ def load_transforms(
     """Deterministic loading steps (cacheable by ``CacheDataset``).
 
     Args:
-        image_size: side of the square image (bilinear, anti-aliased when shrinking); None keeps the file's size.
-        label_size: side of the square label (nearest); None keeps the file's size.
+        image_size: side of the square image (:class:`NetworkInputd`: bilinear, antialiased); None keeps the file's
+            size.
+        label_size: side of the square label (nearest-exact); None keeps the file's size.
         with_label: load ``label``; otherwise the key is dropped (unlabeled data never sees its mask).
         label_optional: load ``label`` where present (inference lists without labels).
 
@@ -45,7 +77,7 @@ def load_transforms(
         ScaleIntensityRanged(keys=IMAGE, a_min=0.0, a_max=255.0, b_min=0.0, b_max=1.0),
     ]
     if image_size:
-        steps.append(Resized(keys=IMAGE, spatial_size=(image_size, image_size), mode="bilinear", anti_aliasing=True))
+        steps.append(NetworkInputd(keys=IMAGE, size=image_size))
     if with_label and label_size:
         steps.append(
             Resized(
