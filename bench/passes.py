@@ -8,7 +8,7 @@ from typing import ContextManager
 
 import torch
 
-from synfoc_components.resize import resize
+from synfoc_components.resize import network_input
 
 from .workload import Models, Setting
 
@@ -48,11 +48,12 @@ class ModelPasses:
         x, u_weak, u_strong = (t.to(device) for t in (labeled["image"], unlabeled["image"], unlabeled["image_strong"]))
         s, r = setting.sam_size, setting.unet_size
         unet_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.weak_sam = resize(u_weak, s).contiguous()
-        self.weak_unet = resize(u_weak, r).contiguous(memory_format=unet_format)
-        self.sam_batch = torch.cat([resize(x, s), resize(u_strong, s)]).contiguous()  # box mixing changes no cost
-        self.x_unet = resize(x, r).contiguous(memory_format=unet_format)
-        self.mixed_unet = resize(u_strong, r).contiguous(memory_format=unet_format)
+        self.weak_sam = network_input(u_weak, s).contiguous()
+        self.weak_unet = network_input(u_weak, r).contiguous(memory_format=unet_format)
+        # box mixing changes no cost
+        self.sam_batch = torch.cat([network_input(x, s), network_input(u_strong, s)]).contiguous()
+        self.x_unet = network_input(x, r).contiguous(memory_format=unet_format)
+        self.mixed_unet = network_input(u_strong, r).contiguous(memory_format=unet_format)
         self._grads: list[torch.Tensor] | None = None
         #: called with a pass's name around it (e.g. to count its FLOPs); None: no wrapping
         self.section: Callable[[str], ContextManager] | None = None

@@ -1,7 +1,7 @@
 """An upstream-style SynFoC iteration built from the package's components: the reference the trainer is timed against.
 
-It computes the same losses as :meth:`SynFoCTrainer._iteration` but the way the reference code organises the work
-(docs/method.md 3.3, 3.4 and 8), each habit switchable on its own:
+It computes the same losses as :meth:`SynFoCTrainer._iteration` (with the trainer's resizing, docs/method.md 3.1) but
+the way the reference code organises the work (docs/method.md 3.3, 3.4 and 8), each habit switchable on its own:
 
 - ``host_dice``: the self-mutual confidence from ``.cpu().numpy()`` copies of the label maps, image by image and
   structure by structure, with upstream's ``dice_coefficient_numpy``; alpha goes back to the device as a new tensor.
@@ -25,14 +25,14 @@ import torch
 import torch.nn.functional as F
 
 from synfoc_components.engines.trainer import SynFoCTrainer
-from synfoc_components.engines.training_inputs import unet_format
+from synfoc_components.engines.training_inputs import EXACT, targets, unet_format
 from synfoc_components.handlers.ema import EMATeacher
 from synfoc_components.losses import (
     ensemble_pseudo_labels,
     self_mutual_confidence,
 )
 from synfoc_components.networks import SamAdapter
-from synfoc_components.resize import resize, resize_labels
+from synfoc_components.resize import network_input, resize, resize_labels
 from synfoc_components.transforms.box_mix import box_mix
 
 __all__ = ["UpstreamOptions", "UpstreamIteration", "dice_coefficient_numpy", "host_confidence", "sam_per_image"]
@@ -136,10 +136,11 @@ class UpstreamIteration:
         t.unet_optimizer.zero_grad(set_to_none=t.optim_set_to_none)
 
         with torch.no_grad(), t._autocast():
-            sam_probs = self._sam(t.sam_teacher, resize(u_weak, t.sam_size)).float().softmax(1)
-            unet_probs = t.unet_teacher(unet_in(resize(u_weak, t.unet_size))).float().softmax(1)
+            sam_probs = self._sam(t.sam_teacher, network_input(u_weak, t.sam_size)).float().softmax(1)
+            unet_probs = t.unet_teacher(unet_in(network_input(u_weak, t.unet_size))).float().softmax(1)
         with torch.set_grad_enabled(opts.student_graph), t._autocast():
-            student_out = t.unet(unet_in(resize(u_weak, t.unet_size)))  # kept alive (with its graph), as upstream
+            # kept alive (with its graph), as upstream
+            student_out = t.unet(unet_in(network_input(u_weak, t.unet_size)))
         student_labels = student_out.argmax(1)
         if opts.host_dice:
             alpha = host_confidence(student_labels, unet_probs.argmax(1), sam_probs.argmax(1), t.structures)
@@ -150,13 +151,13 @@ class UpstreamIteration:
 
         logit_size = sam_probs.shape[-2:]
         box = t.box_sampler(x.shape[0], t.unet_size, dev)
-        box_small, box_sam = resize(box, logit_size), resize(box, t.sam_size)
-        y_unet, y_small = resize_labels(y, t.unet_size)[:, 0], resize_labels(y, logit_size)[:, 0]
-        mixed_sam = box_mix(resize(u_strong, t.sam_size), resize(x, t.sam_size), box_sam)
-        mixed_unet = unet_in(box_mix(resize(u_strong, t.unet_size), resize(x, t.unet_size), box))
+        box_small, box_sam = resize(box, logit_size, EXACT), resize(box, t.sam_size, EXACT)
+        y_unet, y_small = targets(y, t.unet_size)[:, 0], targets(y, logit_size)[:, 0]
+        mixed_sam = box_mix(network_input(u_strong, t.sam_size), network_input(x, t.sam_size), box_sam)
+        mixed_unet = unet_in(box_mix(network_input(u_strong, t.unet_size), network_input(x, t.unet_size), box))
         with t._autocast():
-            sam_logits = self._sam(t.network, torch.cat([resize(x, t.sam_size), mixed_sam]))
-            unet_x, unet_mix = t.unet(unet_in(resize(x, t.unet_size))), t.unet(mixed_unet)
+            sam_logits = self._sam(t.network, torch.cat([network_input(x, t.sam_size), mixed_sam]))
+            unet_x, unet_mix = t.unet(unet_in(network_input(x, t.unet_size))), t.unet(mixed_unet)
         sam_x, sam_mix = sam_logits.split(x.shape[0])
 
         terms = t.student_losses(sam_x, sam_mix, unet_x, unet_mix, y_small, y_unet, pseudo, box, box_small)
