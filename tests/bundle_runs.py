@@ -105,13 +105,14 @@ def as_overrides(*args: str) -> dict:
     return {k.lstrip("-"): _cli_value(v) for k, v in pairs.items()}
 
 
-def bundle_in_process(run_id: str, configs: list[str], root: Path, *overrides: str) -> None:
+def bundle_in_process(run_id: str, configs: list[str], root: Path, *overrides: str, bundle: str = "prostate") -> None:
     """Run a bundle command in this process, as ``python -m monai.bundle run`` does (minus its logging file)."""
     from monai.bundle import ConfigWorkflow
 
+    folder = REPO / "bundles" / bundle / "configs"
     workflow = ConfigWorkflow(
-        config_file=[str(CONFIGS / c) for c in configs],
-        meta_file=str(CONFIGS / "metadata.json"),
+        config_file=[str(folder / c) for c in configs],
+        meta_file=str(folder / "metadata.json"),
         logging_file=False,
         run_id=run_id,
         bundle_root=str(root),
