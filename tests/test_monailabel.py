@@ -110,12 +110,14 @@ def python() -> Path:
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
-    """The prostate bundle with the :data:`QUICK` settings, trained on its demo data, then shared as a Model Zoo
-    archive and unzipped elsewhere: MONAI Label serves the unzipped folder (its configs, its weights and the code it
-    carries). The demo data and the training state are copied beside it, as a receiver brings their own data."""
+def bundle(tmp_path_factory, prostate_demo) -> Path:
+    """The prostate bundle with the :data:`QUICK` settings, trained on its demo data (a copy of the session's), then
+    shared as a Model Zoo archive and unzipped elsewhere: MONAI Label serves the unzipped folder (its configs, its
+    weights and the code it carries). The demo data and the training state are copied beside it, as a receiver brings
+    their own data."""
     work = tmp_path_factory.mktemp("label")
     source = copy_bundle(REPO / "bundles" / "prostate", work / "sender")
+    shutil.copytree(prostate_demo.folder, source / "data")
     with_settings(source / "configs" / "train.json", QUICK)
     cmd = [sys.executable, "-m", "monai.bundle", "run", "run", "--config_file", str(source / "configs" / "train.json")]
     cmd += ["--meta_file", str(source / "configs" / "metadata.json"), "--bundle_root", str(source)]

@@ -14,21 +14,22 @@ import torch
 from monai.bundle import ConfigParser
 from PIL import Image
 
-from bundle_runs import CONFIGS, REPO, TINY, as_overrides, bundle_command, one_torch_thread, tiny_dataset
+from bundle_runs import CONFIGS, ONE_THREAD, REPO, TINY, as_overrides, bundle_command, one_torch_thread, tiny_dataset
 
 
 def bundle(run_id: str, configs: list[str], root: Path, *overrides: str) -> subprocess.CompletedProcess:
     """Run ``python -m monai.bundle run <run_id>`` on the prostate bundle's ``configs`` under ``root``."""
     cmd = bundle_command(run_id, configs, root, *overrides)
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO, env=ONE_THREAD)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    """A bundle root trained for 4 iterations (2 validations) on the demo data, then tested."""
+def trained(tmp_path_factory, prostate_demo) -> Path:
+    """A bundle root trained for 4 iterations (2 validations) on a copy of the session's demo data, then tested."""
     root = tmp_path_factory.mktemp("prostate")
+    shutil.copytree(prostate_demo.folder, root / "data")
     result = bundle("training", ["train.json"], root, *TINY, "--max_iterations", "4", "--val_interval", "2")
     (root / "train.log").write_text(result.stdout + result.stderr)
     return root
