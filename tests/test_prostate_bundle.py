@@ -1,4 +1,6 @@
-"""End to end: the prostate bundle's real commands (train, resume, evaluate, inference) with tiny overrides."""
+"""End to end: the prostate bundle's real training command (train, resume, rerun when complete) with tiny overrides,
+and its evaluation and inference configs run in process on what it trained, as the command runs them (their command
+lines run in ``test_bad_inputs.py``, ``test_model_settings.py`` and ``test_zoo_archive.py``)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,17 @@ import torch
 from monai.bundle import ConfigParser
 from PIL import Image
 
-from bundle_runs import CONFIGS, ONE_THREAD, REPO, TINY, as_overrides, bundle_command, one_torch_thread, tiny_dataset
+from bundle_runs import (
+    CONFIGS,
+    ONE_THREAD,
+    REPO,
+    TINY,
+    as_overrides,
+    bundle_command,
+    bundle_in_process,
+    one_torch_thread,
+    tiny_dataset,
+)
 
 
 def bundle(run_id: str, configs: list[str], root: Path, *overrides: str) -> subprocess.CompletedProcess:
@@ -95,7 +107,8 @@ def test_rerun_resumes_from_saved_iteration(trained, tmp_path):
 def test_evaluate_writes_metrics(trained, tmp_path):
     root = tmp_path / "evaluate"
     shutil.copytree(trained, root, ignore=shutil.ignore_patterns("eval"))
-    bundle("run", ["train.json", "evaluate.json"], root, *TINY)
+    with one_torch_thread():
+        bundle_in_process("run", ["train.json", "evaluate.json"], root, *TINY)
     report = json.loads((root / "eval" / "metrics.json").read_text())
     assert report["sam"]["slices"]["Mean"]["prostate"]["dice"] is not None
     rows = (root / "eval" / "metrics.csv").read_text().splitlines()
@@ -117,7 +130,8 @@ def test_inference_on_png_and_nifti_keeps_names_sizes_and_geometry(trained, tmp_
 
     for configs, out in ((["inference.json"], outputs / "sam"), (["inference.json", "inference_unet.json"], outputs / "unet")):
         overrides = [*TINY[:6], "--unet_channels", "4", "--input_dir", str(inputs), "--output_dir", str(out)]
-        bundle("run", configs, trained, *overrides)
+        with one_torch_thread():
+            bundle_in_process("run", configs, trained, *overrides)
         for path in inputs.glob("*.png"):
             mask = np.asarray(Image.open(out / path.name))
             assert mask.shape == np.asarray(Image.open(path)).shape and mask.dtype == np.uint8
