@@ -59,13 +59,11 @@ def test_verify_net_in_out_command(network):
 FORMATS = {"sam": "network_data_format", "unet": "unet_data_format"}
 """The metadata's data format of each network."""
 IO = (("inputs", "image"), ("outputs", "pred"))
+CHECKED_FIELDS = ("num_channels", "dtype", "spatial_shape")
+"""The fields of ``inputs.image`` and ``outputs.pred`` that verify_net_in_out and ``network_io_problems`` read."""
 CHECKED: dict[str, str] = {}
 """Network signatures (:func:`_signature`) whose real network was checked against its metadata in this session, with
 the bundle it was checked on."""
-
-
-CHECKED_FIELDS = ("num_channels", "dtype", "spatial_shape")
-"""The fields of ``inputs.image`` and ``outputs.pred`` that verify_net_in_out and ``network_io_problems`` read."""
 
 
 def _signature(bundle: Path, network: str) -> str:
