@@ -23,6 +23,7 @@ from bundle_runs import (
     first_labeled,
     one_torch_thread,
     snapshot,
+    stop_loader_workers,
     train_tiny,
     truncate,
 )
@@ -77,6 +78,7 @@ def test_train_names_a_truncated_training_image(root, workers):
     truncate(image)
     before = snapshot(root)
     line = bundle_error("run", ["train.json"], root, *LONGER, "--num_workers", workers)
+    stop_loader_workers()  # the failed run's loader workers: now rather than at a later garbage collection
     assert line.endswith(f"DataError: {image}: unreadable image (image file is truncated)"), line
     assert_intact(before, root)
 

@@ -188,11 +188,11 @@ def test_demo_sites_differ_by_coil_and_fat_suppression() -> None:
     assert max(looks[s]["ring"] for s in suppressed) < 1.0 < min(looks[s]["ring"] for s in bright_fat)
 
 
-def test_ensure_demo_dataset(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    target = tmp_path / "bundle" / "data"
-    with caplog.at_level(logging.WARNING):
-        datalist = ensure_demo_dataset(str(target))
-    assert "SYNTHETIC DEMO DATA" in caplog.text and datalist == str(target / "datalist.json")
+def test_ensure_demo_dataset(prostate_demo, tmp_path: Path) -> None:
+    """The demo a bundle generates in a new ``dataset_dir`` (the session's ``prostate_demo``, made by
+    ``ensure_demo_dataset`` through the prostate bundle's ``train.json``)."""
+    target, datalist = prostate_demo.folder, prostate_demo.datalist
+    assert "SYNTHETIC DEMO DATA" in prostate_demo.log and datalist == str(target / "datalist.json")
     doc = _read(datalist)
     assert doc["synthetic"] and len(doc["labeled"]) == 20 and doc["domains"] == list(SITES)
     for site in SITES:

@@ -16,8 +16,6 @@ import logging
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -110,17 +108,23 @@ def python() -> Path:
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
-    """The prostate bundle with the :data:`QUICK` settings, trained on its demo data, then shared as a Model Zoo
-    archive and unzipped elsewhere: MONAI Label serves the unzipped folder (its configs, its weights and the code it
-    carries). The demo data and the training state are copied beside it, as a receiver brings their own data."""
+def bundle(tmp_path_factory, prostate_demo) -> Path:
+    """The prostate bundle with the :data:`QUICK` settings, trained on its demo data (a copy of the session's), then
+    shared as a Model Zoo archive and unzipped elsewhere: MONAI Label serves the unzipped folder (its configs, its
+    weights and the code it carries). The demo data and the training state are copied beside it, as a receiver brings
+    their own data."""
     work = tmp_path_factory.mktemp("label")
     source = copy_bundle(REPO / "bundles" / "prostate", work / "sender")
+    shutil.copytree(prostate_demo.folder, source / "data")
     with_settings(source / "configs" / "train.json", QUICK)
-    cmd = [sys.executable, "-m", "monai.bundle", "run", "run", "--config_file", str(source / "configs" / "train.json")]
-    cmd += ["--meta_file", str(source / "configs" / "metadata.json"), "--bundle_root", str(source)]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=ONE_THREAD, cwd=REPO)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    workflow = monai.bundle.ConfigWorkflow(
+        config_file=str(source / "configs" / "train.json"), meta_file=str(source / "configs" / "metadata.json"),
+        logging_file=False, run_id="run", bundle_root=str(source),
+    )  # fmt: skip
+    with one_torch_thread():  # as the command runs it, on one thread
+        workflow.initialize()
+        workflow.run()
+        workflow.finalize()
     root = packaged_and_unzipped(source, work, "--limit_mb", "100")
     assert (root / "synfoc_components" / "__init__.py").is_file() and (root / "models" / "model.pt").is_file()
     shutil.copytree(source / "data", root / "data")

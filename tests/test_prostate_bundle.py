@@ -1,8 +1,11 @@
-"""End to end: the prostate bundle's real commands (train, resume, evaluate, inference) with tiny overrides."""
+"""End to end: the prostate bundle's real training command (train, resume, rerun when complete) with tiny overrides,
+and its evaluation and inference configs run in process on what it trained, as the command runs them (their command
+lines run in ``test_bad_inputs.py``, ``test_model_settings.py`` and ``test_zoo_archive.py``)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,21 +17,32 @@ import torch
 from monai.bundle import ConfigParser
 from PIL import Image
 
-from bundle_runs import CONFIGS, REPO, TINY, as_overrides, bundle_command, one_torch_thread, tiny_dataset
+from bundle_runs import (
+    CONFIGS,
+    ONE_THREAD,
+    REPO,
+    TINY,
+    as_overrides,
+    bundle_command,
+    bundle_in_process,
+    one_torch_thread,
+    tiny_dataset,
+)
 
 
 def bundle(run_id: str, configs: list[str], root: Path, *overrides: str) -> subprocess.CompletedProcess:
     """Run ``python -m monai.bundle run <run_id>`` on the prostate bundle's ``configs`` under ``root``."""
     cmd = bundle_command(run_id, configs, root, *overrides)
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO, env=ONE_THREAD)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    """A bundle root trained for 4 iterations (2 validations) on the demo data, then tested."""
+def trained(tmp_path_factory, prostate_demo) -> Path:
+    """A bundle root trained for 4 iterations (2 validations) on a copy of the session's demo data, then tested."""
     root = tmp_path_factory.mktemp("prostate")
+    shutil.copytree(prostate_demo.folder, root / "data")
     result = bundle("training", ["train.json"], root, *TINY, "--max_iterations", "4", "--val_interval", "2")
     (root / "train.log").write_text(result.stdout + result.stderr)
     return root
@@ -78,7 +92,7 @@ def test_model_loads_strictly_into_inference_network(trained):
     network.load_state_dict(torch.load(trained / "models" / "model.pt", weights_only=True), strict=True)
 
 
-def test_rerun_resumes_from_saved_iteration(trained, tmp_path):
+def test_rerun_resumes_from_saved_iteration(trained, tmp_path, caplog):
     root = tmp_path / "resume"
     shutil.copytree(trained, root, ignore=shutil.ignore_patterns("eval"))
     result = bundle("run", ["train.json"], root, *TINY, "--max_iterations", "6", "--val_interval", "2")
@@ -87,14 +101,16 @@ def test_rerun_resumes_from_saved_iteration(trained, tmp_path):
     assert state["trainer"]["iteration"] == 6
     report = json.loads((root / "eval" / "pseudo_labels.json").read_text())
     assert [r["iteration"] for r in report["validations"]] == [2, 4, 6]  # the curve goes on
-    again = bundle("run", ["train.json"], root, *TINY, "--max_iterations", "6", "--val_interval", "2")
-    assert "training already complete at iteration 6" in again.stdout + again.stderr
+    with one_torch_thread(), caplog.at_level(logging.INFO):  # once more, in process: nothing left to do
+        bundle_in_process("run", ["train.json"], root, *TINY, "--max_iterations", "6", "--val_interval", "2")
+    assert "training already complete at iteration 6" in caplog.text
 
 
 def test_evaluate_writes_metrics(trained, tmp_path):
     root = tmp_path / "evaluate"
     shutil.copytree(trained, root, ignore=shutil.ignore_patterns("eval"))
-    bundle("run", ["train.json", "evaluate.json"], root, *TINY)
+    with one_torch_thread():
+        bundle_in_process("run", ["train.json", "evaluate.json"], root, *TINY)
     report = json.loads((root / "eval" / "metrics.json").read_text())
     assert report["sam"]["slices"]["Mean"]["prostate"]["dice"] is not None
     rows = (root / "eval" / "metrics.csv").read_text().splitlines()
@@ -116,7 +132,8 @@ def test_inference_on_png_and_nifti_keeps_names_sizes_and_geometry(trained, tmp_
 
     for configs, out in ((["inference.json"], outputs / "sam"), (["inference.json", "inference_unet.json"], outputs / "unet")):
         overrides = [*TINY[:6], "--unet_channels", "4", "--input_dir", str(inputs), "--output_dir", str(out)]
-        bundle("run", configs, trained, *overrides)
+        with one_torch_thread():
+            bundle_in_process("run", configs, trained, *overrides)
         for path in inputs.glob("*.png"):
             mask = np.asarray(Image.open(out / path.name))
             assert mask.shape == np.asarray(Image.open(path)).shape and mask.dtype == np.uint8

@@ -26,6 +26,7 @@ from bundle_runs import (
     bundle_command,
     one_torch_thread,
     run_bundle,
+    stop_loader_workers,
     tiny_dataset,
 )
 from ignite.engine import Events
@@ -104,6 +105,7 @@ def test_same_seed_and_data_give_identical_losses_with_or_without_workers(refere
     root, losses = reference
     assert len(losses) == 10
     again = train_in_process(tmp_path / "workers", data, "--num_workers", "2")
+    stop_loader_workers()  # the run's loader workers: now rather than at a later garbage collection
     assert again == losses  # every loss term of every iteration, exactly
     assert_same_weights(root, tmp_path / "workers")
 

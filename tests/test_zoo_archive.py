@@ -1,5 +1,8 @@
 """A packaged bundle runs where it lands: unzipped elsewhere and run by an interpreter that cannot import this
-repository's ``synfoc_components``, it uses the code it carries and segments exactly as the repository does."""
+repository's ``synfoc_components``, it uses the code it carries and segments exactly as the repository does.
+
+The sender's side (training, ``zoo describe`` and ``zoo package``, the repository's inference) runs in this process;
+every command of the receiver runs in its own isolated interpreter, as it must."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bundle_runs import TINY, bundle_command, train_tiny
+from bundle_runs import TINY, bundle_in_process, one_torch_thread, train_tiny
 from zoo_helpers import ENV, REPO, copy_bundle, output, packaged_and_unzipped
 
 INFER = ["--foundation", "tiny", "--sam_size", "64", "--sam_logit_stride", "4", "--unet_size", "64"]
@@ -61,9 +64,8 @@ def test_unzipped_archive_runs_without_the_repository(tmp_path: Path) -> None:
 
     for configs, name in ((["inference.json"], "sam"), (["inference.json", "inference_unet.json"], "unet")):
         here = tmp_path / f"repository_{name}"
-        command = bundle_command("run", configs, bundle, *INFER, "--input_dir", str(inputs), "--output_dir", str(here))
-        done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=ENV, timeout=600)
-        assert done.returncode == 0, output(done)
+        with one_torch_thread():  # as the repository's command runs (one thread: the same arithmetic as the receiver)
+            bundle_in_process("run", configs, bundle, *INFER, "--input_dir", str(inputs), "--output_dir", str(here))
         there = tmp_path / f"receiver_{name}"
         files = "[" + ",".join(f"'configs/{c}'" for c in configs) + "]"
         done = receiver("--config_file", files, "--input_dir", str(inputs), "--output_dir", str(there))  # as trained

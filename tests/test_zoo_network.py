@@ -3,8 +3,8 @@
 The deploy network ``SamAdapter`` cannot be scripted (segment_anything / timm code), so it is traced
 (``--use_trace True``) at the metadata's input shape; the U-Net is scripted. The command lines run as subprocesses on
 prostate; every bundle runs the same MONAI verbs in process (``python -m monai.bundle <verb>`` is ``fire`` over these
-functions), which saves a process start per check. Exports use tiny networks, except the real LiteMedSAM export
-(about 40 s on one CPU thread) on prostate.
+functions), which saves a process start per check, and bundles whose real networks have the same signature share
+one check of them. Exports use tiny networks, except the real LiteMedSAM export (about 15 s) on prostate.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from monai.bundle import ConfigParser, ckpt_export, verify_net_in_out
 from monai.data import load_net_with_metadata
 
 from synfoc_components.data import describe
-from synfoc_components.zoo.network import network_io_problems
+from synfoc_components.zoo.network import data_format_configs, network_io_problems
 from synfoc_components.zoo.trained import described_tensors
 from zoo_helpers import BUNDLE_DIRS, BUNDLE_IDS, REPO, copy_bundle, demo_like_images, output, run
 
@@ -56,14 +56,51 @@ def test_verify_net_in_out_command(network):
     assert "data shape of network is verified with no error" in result.stdout + result.stderr
 
 
+FORMATS = {"sam": "network_data_format", "unet": "unet_data_format"}
+"""The metadata's data format of each network."""
+IO = (("inputs", "image"), ("outputs", "pred"))
+CHECKED_FIELDS = ("num_channels", "dtype", "spatial_shape")
+"""The fields of ``inputs.image`` and ``outputs.pred`` that verify_net_in_out and ``network_io_problems`` read."""
+CHECKED: dict[str, str] = {}
+"""Network signatures (:func:`_signature`) whose real network was checked against its metadata in this session, with
+the bundle it was checked on."""
+
+
+def _signature(bundle: Path, network: str) -> str:
+    """What decides the checks of ``network``, as JSON text: its ``network_def`` arguments as the bundle's inference
+    configs resolve them (class, foundation model, sizes, channels, classes) and the fields the checks read of
+    ``network_data_format`` (verify_net_in_out reads it for either network) and of the network's own data format."""
+    parser = ConfigParser()
+    parser.read_config(_configs(bundle, network))
+    parser.read_meta(str(bundle / "configs" / "metadata.json"))
+    parser.update({"bundle_root": str(bundle)})
+    arguments = {k: parser.get_parsed_content(f"network_def#{k}") for k in parser["network_def"] if k != "_requires_"}
+    meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+    formats = {
+        key: {tensor: {f: meta[key][group][tensor].get(f) for f in CHECKED_FIELDS} for group, tensor in IO}
+        for key in {"network_data_format", FORMATS[network]}
+    }  # fmt: skip
+    return json.dumps([arguments, formats], sort_keys=True)
+
+
 @pytest.mark.parametrize("bundle", BUNDLE_DIRS, ids=BUNDLE_IDS)
 def test_networks_match_metadata(bundle):
-    """verify_net_in_out (channels, dtype) on both real networks, then the spatial shapes, which it does not check."""
+    """verify_net_in_out (channels, dtype) on both real networks, then the spatial shapes, which it does not check.
+
+    The real networks (LiteMedSAM at 256, the 31M-parameter U-Net) run once per distinct signature: the bundles'
+    shared configs are the template's (``test_shared_configs_are_as_the_template_writes_them``), so two bundles whose
+    networks have the same arguments and the same checked fields of their data formats get the same answers (three
+    LiteMedSAMs and six U-Nets for the six bundles)."""
+    assert set(data_format_configs(bundle)) == set(FORMATS.values()), "a data format this test does not check"
     meta_file = str(bundle / "configs" / "metadata.json")
     for network in NETWORKS:
-        configs = _configs(bundle, network)
-        verify_net_in_out("network_def", meta_file, configs, device="cpu", bundle_root=str(bundle))
-    assert [p.describe(bundle) for p in network_io_problems(bundle)] == []
+        signature = _signature(bundle, network)
+        if signature not in CHECKED:
+            configs = _configs(bundle, network)
+            verify_net_in_out("network_def", meta_file, configs, device="cpu", bundle_root=str(bundle))
+            problems = network_io_problems(bundle, data_formats=[FORMATS[network]])
+            assert [p.describe(bundle) for p in problems] == []
+            CHECKED[signature] = bundle.name
     meta = json.loads((bundle / "configs" / "metadata.json").read_text())
     parser = ConfigParser()
     parser.read_config(str(bundle / "configs" / "train.json"))
@@ -81,6 +118,9 @@ def test_output_shape_mismatch_is_named(tmp_path):
     assert [(p.path, p.rule) for p in problems] == [("configs/metadata.json", "network-io")]
     assert "network_data_format.outputs.pred: spatial_shape is [256, 256]" in problems[0].message
     assert "gives [16, 16]" in problems[0].message
+    only = {key: network_io_problems(bundle, overrides={**TINY_SAM, **TINY_UNET}, data_formats=[key]) for key in
+            FORMATS.values()}  # fmt: skip
+    assert only == {"network_data_format": problems, "unet_data_format": []}
 
 
 def _fresh_weights(bundle: Path, root: Path, network: str, overrides: dict) -> tuple[torch.nn.Module, Path]:
@@ -139,5 +179,6 @@ def test_torchscript_export_equals_eager(bundle, network, tmp_path):
 
 @pytest.mark.slow
 def test_torchscript_export_of_real_lite_medsam_equals_eager(tmp_path):
-    """The deploy network as shipped (LiteMedSAM at 256), traced at the metadata's input shape by the command."""
-    _export(PROSTATE, tmp_path, "sam", {}, 256, command=True)
+    """The deploy network as shipped (LiteMedSAM at 256), traced at the metadata's input shape (``ckpt_export`` in
+    process, as the command runs it: ``test_ckpt_export_command`` runs the command line)."""
+    _export(PROSTATE, tmp_path, "sam", {}, 256, command=False)

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,10 @@ def _fixed(shape: list[Any]) -> list[int] | None:
 
 
 def network_io_problems(
-    bundle: str | Path, overrides: Mapping[str, Any] | None = None, device: str = "cpu"
+    bundle: str | Path,
+    overrides: Mapping[str, Any] | None = None,
+    device: str = "cpu",
+    data_formats: Collection[str] | None = None,
 ) -> list[Problem]:
     """Build each described network, run it on one random input of the described size, compare its output.
 
@@ -55,6 +58,7 @@ def network_io_problems(
         bundle: the bundle folder.
         overrides: config ids and values to set first (e.g. a tiny foundation model in tests).
         device: where to run the networks.
+        data_formats: only these data formats of the metadata (e.g. ``["unet_data_format"]``); default: every one.
 
     Returns:
         ``network-io`` problems: a data format with no config, or an output whose channels, dtype or spatial shape
@@ -64,6 +68,8 @@ def network_io_problems(
     found = []
     meta = ConfigParser.load_config_file(root / META)
     for key, configs in data_format_configs(root).items():
+        if data_formats is not None and key not in data_formats:
+            continue
         if not configs:
             message = f"{key}: no configs/inference_{key.removesuffix('_data_format')}.json builds its network"
             found.append(Problem(META, "network-io", message))
