@@ -2,6 +2,7 @@
 
     python -m bench.demo_seeds --json demo_seeds.json                       # six demos x seeds 1337, 1, 2 x both arms
     python -m bench.demo_seeds --bundles fundus busi --seeds 1337 --iterations-factor 4 --json long.json
+    python -m bench.demo_seeds --report long.json                           # the tables again, from the file
 
 For each bundle the demo data are generated once (``train.json`` + ``demo.json``'s ``datalist``: the phantom and the
 prepare options the bundle itself uses) into ``<work-dir>/<bundle>/data``; then every seed runs both arms,
@@ -105,6 +106,45 @@ def table(runs: list[dict[str, Any]], bundle: str) -> str:
     return "\n".join(lines)
 
 
+PERCENT = ("dice_sam_teacher", "dice_unet_teacher", "dice_ensemble", "confident")
+"""The pseudo-label quantities :func:`curve_table` shows in %, in its column order (then alpha)."""
+
+
+def curve_table(run: dict[str, Any]) -> str:
+    """The pseudo-label curve of one SynFoC run as a README table: per validation, the mean over domains of the two
+    teachers' and the ensemble's Dice on unlabeled items, the confident share and alpha, then the students' validation
+    Dice (all in %, alpha as is); a last row per domain at the final validation."""
+    curve = run.get("pseudo_labels") or []
+    if not curve:
+        return ""
+    header = ["iteration", "domain", "SAM teacher", "U-Net teacher", "ensemble", "confident", "alpha",
+              "SAM student (val)", "U-Net student (val)"]  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+
+    def row(record: dict[str, Any], domain: str) -> str:
+        quality = record["pseudo_labels"][domain]
+        students = [record["students"].get(name, {}).get(domain) for name in ("val_dice_sam", "val_dice_unet")]
+        cells = [f"{100 * quality[q]:.1f}" for q in PERCENT]
+        cells += [f"{quality['alpha']:.2f}"] + ["" if v is None else f"{100 * v:.1f}" for v in students]
+        return f"| {record['iteration']} | {domain} | " + " | ".join(cells) + " |"
+
+    lines += [row(record, "Mean") for record in curve]
+    last = curve[-1]
+    lines += [row(last, domain) for domain in last["pseudo_labels"] if domain != "Mean"]
+    return "\n".join(lines)
+
+
+def report(runs: list[dict[str, Any]]) -> str:
+    """Every bundle's seed table, then the pseudo-label curve of each SynFoC run."""
+    parts = []
+    for bundle in dict.fromkeys(r["bundle"] for r in runs):
+        parts.append(f"{bundle}\n{table(runs, bundle)}")
+        for run in runs:
+            if run["bundle"] == bundle and run.get("pseudo_labels"):
+                parts.append(f"{bundle} SynFoC seed {run['seed']}: pseudo-labels\n{curve_table(run)}")
+    return "\n\n".join(parts)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundles", nargs="+", default=sorted(p.parent.name for p in BUNDLES_DIR.glob("*/configs")))
@@ -115,7 +155,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--timeout-s", type=float, default=3600.0, help="per run")
     parser.add_argument("--quick", action="store_true", help="tiny networks, 2 iterations: checks the script runs")
     parser.add_argument("--json", dest="json_path", help="write the results here (after every run)")
+    parser.add_argument("--report", metavar="JSON", help="print the tables of an earlier --json file; run nothing")
     args = parser.parse_args(argv)
+    if args.report:
+        payload = json.loads(Path(args.report).read_text())
+        print(report(payload["runs"]), flush=True)
+        return payload
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
     work = Path(args.work_dir)
     payload: dict[str, Any] = {"benchmark": "demo_seeds", "args": vars(args), "machine": machine_info(),
@@ -134,7 +179,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 logger.info("%s %s seed %d: %s", bundle, arm, seed, result.get("error") or
                             {m: round(100 * d["mean"], 2) for m, d in result["test_dice"].items()})  # fmt: skip
                 write_json(args.json_path, payload)
-        print(f"\n{bundle} (iterations {overrides['max_iterations']})\n{table(payload['runs'], bundle)}", flush=True)
+        runs = [r for r in payload["runs"] if r["bundle"] == bundle]
+        print(f"\n{bundle} (iterations {overrides['max_iterations']})\n{report(runs)}", flush=True)
     failed = [r["error"] for r in payload["runs"] if "error" in r]
     if failed:
         raise SystemExit("runs failed:\n" + "\n".join(failed))

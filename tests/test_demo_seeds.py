@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # bench/ is not installed with the package: import it from the checkout
     sys.path.insert(0, str(REPO))
 
-from bench.demo_seeds import demo_settings, table  # noqa: E402
+from bench.demo_seeds import curve_table, demo_settings, table  # noqa: E402
 
 
 def run(arm: str, seed: int, sam: float, unet: float, wall: float) -> dict:
@@ -29,6 +29,27 @@ def test_table_rows_differences_and_means():
     assert lines[3] == "| 1 | 82.00 | 81.00 | +1.00 | 66.00 | 76.00 | 300 / 140 |"
     assert lines[4] == "| mean | 81.00 | 82.00 | -1.00 | 68.00 | 68.00 | |"
     assert len(lines) == 5, "a seed without both arms has no row"
+
+
+def quality(sam: float, unet: float, ensemble: float) -> dict:
+    return {"dice_sam_teacher": sam, "dice_unet_teacher": unet, "dice_ensemble": ensemble,
+            "confident": 0.9, "alpha": 1.25}  # fmt: skip
+
+
+def test_curve_table_lists_every_validation_then_each_domain_at_the_last():
+    record = {
+        "iteration": 40,
+        "pseudo_labels": {"benign": quality(0.8, 0.6, 0.7), "malignant": quality(0.4, 0.2, 0.3),
+                          "Mean": quality(0.6, 0.4, 0.5)},
+        "students": {"val_dice_sam": {"benign": 0.85, "Mean": 0.75}, "val_dice_unet": {"Mean": 0.5}},
+    }  # fmt: skip
+    later = {**record, "iteration": 80}
+    lines = curve_table({"pseudo_labels": [record, later]}).splitlines()
+    assert lines[2] == "| 40 | Mean | 60.0 | 40.0 | 50.0 | 90.0 | 1.25 | 75.0 | 50.0 |"
+    assert lines[3].startswith("| 80 | Mean |")
+    assert lines[4] == "| 80 | benign | 80.0 | 60.0 | 70.0 | 90.0 | 1.25 | 85.0 |  |"
+    assert lines[5] == "| 80 | malignant | 40.0 | 20.0 | 30.0 | 90.0 | 1.25 |  |  |"
+    assert curve_table({"pseudo_labels": []}) == "", "the supervised-only arm has no curve"
 
 
 @pytest.mark.parametrize("bundle", ["prostate", "busi"])
