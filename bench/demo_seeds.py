@@ -82,12 +82,17 @@ def run_one(bundle: str, arm: str, seed: int, work: Path, overrides: dict[str, A
     return result
 
 
+def markdown_header(columns: list[str]) -> list[str]:
+    """The first two lines of a README table with ``columns``."""
+    return ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+
+
 def table(runs: list[dict[str, Any]], bundle: str) -> str:
     """The README's seed table of ``bundle``: mean test Dice (%) of both students in both arms, and wall times."""
     done = {(r["arm"], r["seed"]): r for r in runs if r["bundle"] == bundle and "test_dice" in r}
     seeds = sorted({seed for _, seed in done}, key=[r["seed"] for r in runs].index)
     header = ["seed", "SynFoC SAM", "supervised SAM", "difference", "SynFoC U-Net", "supervised U-Net", "seconds"]
-    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    lines = markdown_header(header)
     columns: list[list[float]] = [[] for _ in range(5)]
     for seed in seeds:
         synfoc, sup = done.get(("synfoc", seed)), done.get(("supervised_only", seed))
@@ -119,7 +124,7 @@ def curve_table(run: dict[str, Any]) -> str:
         return ""
     header = ["iteration", "domain", "SAM teacher", "U-Net teacher", "ensemble", "confident", "alpha",
               "SAM student (val)", "U-Net student (val)"]  # fmt: skip
-    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    lines = markdown_header(header)
 
     def row(record: dict[str, Any], domain: str) -> str:
         quality = record["pseudo_labels"][domain]
