@@ -3,6 +3,7 @@
     python -m bench.demo_seeds --json demo_seeds.json                       # six demos x seeds 1337, 1, 2 x both arms
     python -m bench.demo_seeds --bundles fundus busi --seeds 1337 --iterations-factor 4 --json long.json
     python -m bench.demo_seeds --report long.json                           # the tables again, from the file
+    python -m bench.demo_seeds --report seed1337.json seeds12.json          # one table from runs saved apart
 
 For each bundle the demo data are generated once (``train.json`` + ``demo.json``'s ``datalist``: the phantom and the
 prepare options the bundle itself uses) into ``<work-dir>/<bundle>/data``; then every seed runs both arms,
@@ -150,6 +151,19 @@ def report(runs: list[dict[str, Any]]) -> str:
     return "\n\n".join(parts)
 
 
+def saved_runs(paths: list[str]) -> list[dict[str, Any]]:
+    """The runs of earlier ``--json`` files, in order, so a seed table can join runs measured apart.
+
+    Raises:
+        SystemExit: when the files ran the demos at different ``--iterations-factor`` (one table, one budget).
+    """
+    payloads = {path: json.loads(Path(path).read_text()) for path in paths}
+    factors = {path: p["args"].get("iterations_factor", 1) for path, p in payloads.items()}
+    if len(set(factors.values())) > 1:
+        raise SystemExit(f"--report: the files ran different --iterations-factor, one table cannot join them: {factors}")
+    return [run for payload in payloads.values() for run in payload["runs"]]
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundles", nargs="+", default=sorted(p.parent.name for p in BUNDLES_DIR.glob("*/configs")))
@@ -160,12 +174,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--timeout-s", type=float, default=3600.0, help="per run")
     parser.add_argument("--quick", action="store_true", help="tiny networks, 2 iterations: checks the script runs")
     parser.add_argument("--json", dest="json_path", help="write the results here (after every run)")
-    parser.add_argument("--report", metavar="JSON", help="print the tables of an earlier --json file; run nothing")
+    parser.add_argument("--report", nargs="+", metavar="JSON",
+                        help="print the tables of earlier --json files (their runs joined); run nothing")
     args = parser.parse_args(argv)
     if args.report:
-        payload = json.loads(Path(args.report).read_text())
-        print(report(payload["runs"]), flush=True)
-        return payload
+        runs = saved_runs(args.report)
+        print(report(runs), flush=True)
+        return {"runs": runs}
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
     work = Path(args.work_dir)
     payload: dict[str, Any] = {"benchmark": "demo_seeds", "args": vars(args), "machine": machine_info(),

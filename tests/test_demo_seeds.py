@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # bench/ is not installed with the package: import it from the checkout
     sys.path.insert(0, str(REPO))
 
-from bench.demo_seeds import curve_table, demo_settings, table  # noqa: E402
+from bench.demo_seeds import curve_table, demo_settings, saved_runs, table  # noqa: E402
 
 
 def run(arm: str, seed: int, sam: float, unet: float, wall: float) -> dict:
@@ -56,3 +56,13 @@ def test_curve_table_lists_every_validation_then_each_domain_at_the_last():
 def test_demo_settings_are_the_bundles_own(bundle):
     demo = json.loads((REPO / "bundles" / bundle / "configs" / "demo.json").read_text())
     assert demo_settings(bundle) == {"max_iterations": demo["max_iterations"], "val_interval": demo["val_interval"]}
+
+
+def test_report_joins_runs_saved_apart_at_one_budget(tmp_path):
+    first, later, longer = (tmp_path / name for name in ("1337.json", "1_2.json", "long.json"))
+    first.write_text(json.dumps({"args": {"iterations_factor": 1}, "runs": [run("synfoc", 1337, 0.8, 0.7, 280.0)]}))
+    later.write_text(json.dumps({"args": {"iterations_factor": 1}, "runs": [run("synfoc", 1, 0.82, 0.66, 300.0)]}))
+    longer.write_text(json.dumps({"args": {"iterations_factor": 4}, "runs": [run("synfoc", 1, 0.9, 0.8, 900.0)]}))
+    assert [r["seed"] for r in saved_runs([str(first), str(later)])] == [1337, 1]
+    with pytest.raises(SystemExit, match="different --iterations-factor"):
+        saved_runs([str(first), str(longer)])
