@@ -88,27 +88,58 @@ def markdown_header(columns: list[str]) -> list[str]:
     return ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
 
 
+def paired(runs: list[dict[str, Any]], bundle: str) -> list[tuple[int, list[float], list[float]]]:
+    """Per seed of ``bundle`` with both arms done: the seed, the five Dice columns of :func:`table` (SynFoC SAM,
+    supervised SAM, their difference, SynFoC U-Net, supervised U-Net; in %) and the two wall times (SynFoC,
+    supervised), in the order the runs were made."""
+    done = {(r["arm"], r["seed"]): r for r in runs if r["bundle"] == bundle and "test_dice" in r}
+    rows = []
+    for seed in dict.fromkeys(r["seed"] for r in runs if r["bundle"] == bundle):
+        synfoc, sup = done.get(("synfoc", seed)), done.get(("supervised_only", seed))
+        if synfoc and sup:
+            sam, unet = ([100 * r["test_dice"][model]["mean"] for r in (synfoc, sup)] for model in ("sam", "unet"))
+            rows.append((seed, [sam[0], sam[1], sam[0] - sam[1], *unet], [synfoc["wall_s"], sup["wall_s"]]))
+    return rows
+
+
+def dice_cells(values: list[float]) -> list[str]:
+    """:func:`paired`'s five Dice columns as table cells (the difference signed)."""
+    return [f"{v:+.2f}" if i == 2 else f"{v:.2f}" for i, v in enumerate(values)]
+
+
+def column_means(rows: list[tuple[int, list[float], list[float]]]) -> tuple[list[float], list[float]]:
+    """The mean over seeds of :func:`paired`'s Dice columns and of its wall times."""
+    return ([statistics.mean(c) for c in zip(*(values for _, values, _ in rows))],
+            [statistics.mean(c) for c in zip(*(walls for _, _, walls in rows))])  # fmt: skip
+
+
 def table(runs: list[dict[str, Any]], bundle: str) -> str:
     """The README's seed table of ``bundle``: mean test Dice (%) of both students in both arms, and wall times."""
-    done = {(r["arm"], r["seed"]): r for r in runs if r["bundle"] == bundle and "test_dice" in r}
-    seeds = sorted({seed for _, seed in done}, key=[r["seed"] for r in runs].index)
     header = ["seed", "SynFoC SAM", "supervised SAM", "difference", "SynFoC U-Net", "supervised U-Net", "seconds"]
     lines = markdown_header(header)
-    columns: list[list[float]] = [[] for _ in range(5)]
-    for seed in seeds:
-        synfoc, sup = done.get(("synfoc", seed)), done.get(("supervised_only", seed))
-        if not (synfoc and sup):
+    rows = paired(runs, bundle)
+    for seed, values, walls in rows:
+        lines.append(f"| {seed} | " + " | ".join(dice_cells(values)) + f" | {walls[0]:.0f} / {walls[1]:.0f} |")
+    if len(rows) > 1:
+        lines.append("| mean | " + " | ".join(dice_cells(column_means(rows)[0])) + " | |")
+    return "\n".join(lines)
+
+
+def overview(runs: list[dict[str, Any]]) -> str:
+    """The top README's table: per bundle, the seed means of both students in both arms, the difference on each
+    seed and the mean wall times (seconds, SynFoC / supervised)."""
+    header = ["bundle", "seeds", "SynFoC SAM", "supervised SAM", "difference (each seed)", "SynFoC U-Net",
+              "supervised U-Net", "seconds"]  # fmt: skip
+    lines = markdown_header(header)
+    for bundle in dict.fromkeys(r["bundle"] for r in runs):
+        rows = paired(runs, bundle)
+        if not rows:
             continue
-        sam, unet = ([100 * r["test_dice"][model]["mean"] for r in (synfoc, sup)] for model in ("sam", "unet"))
-        values = [sam[0], sam[1], sam[0] - sam[1], *unet]
-        for column, value in zip(columns, values):
-            column.append(value)
-        cells = [f"{v:+.2f}" if i == 2 else f"{v:.2f}" for i, v in enumerate(values)]
-        lines.append(f"| {seed} | " + " | ".join(cells) + f" | {synfoc['wall_s']:.0f} / {sup['wall_s']:.0f} |")
-    if len(columns[0]) > 1:
-        means = [statistics.mean(c) for c in columns]
-        cells = [f"{v:+.2f}" if i == 2 else f"{v:.2f}" for i, v in enumerate(means)]
-        lines.append("| mean | " + " | ".join(cells) + " | |")
+        means, walls = column_means(rows)
+        cells = dice_cells(means)
+        cells[2] += " (" + ", ".join(f"{values[2]:+.2f}" for _, values, _ in rows) + ")"
+        seeds = ", ".join(str(seed) for seed, _, _ in rows)
+        lines.append(f"| {bundle} | {seeds} | " + " | ".join(cells) + f" | {walls[0]:.0f} / {walls[1]:.0f} |")
     return "\n".join(lines)
 
 
@@ -141,8 +172,8 @@ def curve_table(run: dict[str, Any]) -> str:
 
 
 def report(runs: list[dict[str, Any]]) -> str:
-    """Every bundle's seed table, then the pseudo-label curve of each SynFoC run."""
-    parts = []
+    """The overview of every bundle, then each bundle's seed table and the pseudo-label curve of each SynFoC run."""
+    parts = [f"overview\n{overview(runs)}"]
     for bundle in dict.fromkeys(r["bundle"] for r in runs):
         parts.append(f"{bundle}\n{table(runs, bundle)}")
         for run in runs:

@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # bench/ is not installed with the package: import it from the checkout
     sys.path.insert(0, str(REPO))
 
-from bench.demo_seeds import curve_table, demo_settings, saved_runs, table  # noqa: E402
+from bench.demo_seeds import curve_table, demo_settings, overview, saved_runs, table  # noqa: E402
 
 
 def run(arm: str, seed: int, sam: float, unet: float, wall: float) -> dict:
@@ -29,6 +29,18 @@ def test_table_rows_differences_and_means():
     assert lines[3] == "| 1 | 82.00 | 81.00 | +1.00 | 66.00 | 76.00 | 300 / 140 |"
     assert lines[4] == "| mean | 81.00 | 82.00 | -1.00 | 68.00 | 68.00 | |"
     assert len(lines) == 5, "a seed without both arms has no row"
+
+
+def test_overview_has_each_bundles_seed_means_and_every_seeds_difference():
+    runs = [run("synfoc", 1337, 0.80, 0.70, 280.0), run("supervised_only", 1337, 0.83, 0.60, 130.0),
+            run("synfoc", 1, 0.82, 0.66, 300.0), run("supervised_only", 1, 0.81, 0.76, 140.0),
+            {**run("synfoc", 1337, 0.9, 0.8, 500.0), "bundle": "prostate"},
+            {**run("supervised_only", 1337, 0.85, 0.7, 250.0), "bundle": "prostate"},
+            {**run("synfoc", 1, 0.9, 0.8, 500.0), "bundle": "prostate"}]  # fmt: skip
+    lines = overview(runs).splitlines()
+    assert lines[2] == "| busi | 1337, 1 | 81.00 | 82.00 | -1.00 (-3.00, +1.00) | 68.00 | 68.00 | 290 / 135 |"
+    assert lines[3] == "| prostate | 1337 | 90.00 | 85.00 | +5.00 (+5.00) | 80.00 | 70.00 | 500 / 250 |"
+    assert len(lines) == 4
 
 
 def quality(sam: float, unet: float, ensemble: float) -> dict:
