@@ -1,6 +1,8 @@
 """Atomic file writes: a temporary file in the target's folder, flushed, fsynced and renamed over the target.
 
-Readers never see a half-written file, and a failed write (full disk, killed process) leaves the old file intact.
+Readers never see a half-written file, and a failed write (full disk, killed process) leaves the old file intact. The
+file gets the permissions a plain ``open(path, "w")`` would give it (``tempfile.mkstemp`` makes it private to its
+owner): a model or an archive written on a shared server stays readable by the colleagues the umask allows.
 """
 
 from __future__ import annotations
@@ -13,11 +15,28 @@ import tempfile
 from collections.abc import Callable
 from typing import IO, Any
 
-__all__ = ["atomic_write", "atomic_torch_save", "check_writable", "file_hash", "remove_stale_temporaries"]
+__all__ = [
+    "atomic_write", "atomic_torch_save", "check_writable", "file_hash", "remove_stale_temporaries", "staging_folder"
+]
 
 
 def _temporary_prefix(path: str) -> str:
     return f".{os.path.basename(path)}."
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and setting it back; POSIX has no other way)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _plain_open_mode(path: str) -> int:
+    """The permission bits ``open(path, "w")`` would leave: an existing file's own, else 0o666 less the umask."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO], Any], binary: bool = False) -> None:
@@ -39,6 +58,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], Any], binary: bo
     try:
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=_temporary_prefix(path), suffix=".tmp")
+        os.chmod(tmp, _plain_open_mode(path))
         with open(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as f:
             write(f)
             f.flush()
@@ -68,6 +88,14 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     import torch  # here, so that the data CLI can use this module without importing torch
 
     atomic_write(path, lambda f: torch.save(obj, f), binary=True)
+
+
+def staging_folder(parent: str | os.PathLike, prefix: str) -> str:
+    """A new empty folder in ``parent``, to be filled and then renamed into place, with the permissions a plain
+    ``os.mkdir`` gives (``tempfile.mkdtemp`` makes it private to its owner, and a rename keeps that)."""
+    folder = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    os.chmod(folder, 0o777 & ~_umask())
+    return folder
 
 
 def check_writable(folder: str | os.PathLike) -> None:

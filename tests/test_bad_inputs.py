@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -244,3 +246,21 @@ def test_atomic_save_on_a_full_disk_keeps_the_old_file(tmp_path, monkeypatch):
     with pytest.raises(OSError, match=expected):
         atomic_torch_save({"w": torch.zeros(2)}, target)
     assert target.read_bytes() == original and [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+@pytest.fixture
+def group_umask():
+    """Run under umask 027 (group may read, others nothing), as on a shared lab server; the old umask after."""
+    previous = os.umask(0o027)
+    yield
+    os.umask(previous)
+
+
+def test_atomic_save_gives_the_permissions_a_plain_open_gives(tmp_path, group_umask):
+    plain, saved = tmp_path / "plain.pt", tmp_path / "model.pt"
+    plain.write_bytes(b"")
+    atomic_torch_save({"w": torch.ones(2)}, saved)
+    assert stat.S_IMODE(saved.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == 0o640
+    saved.chmod(0o600)  # a file the user made private stays private when it is written again
+    atomic_torch_save({"w": torch.zeros(2)}, saved)
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600

@@ -7,6 +7,7 @@ import functools
 import json
 import logging
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -199,6 +200,12 @@ def test_ensure_demo_dataset(prostate_demo, tmp_path: Path) -> None:
         assert sum(i["domain"] == site for i in doc["test"]) == 12
         assert sum(i["domain"] == site for s in ("labeled", "unlabeled", "val") for i in doc[s]) == 36
     assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]  # no staging left behind
+    plain = tmp_path / "plain"  # the folder and its images are as readable as what mkdir and open() make
+    plain.mkdir()
+    (plain / "file.png").touch()
+    image = target / doc["test"][0]["image"]
+    assert stat.S_IMODE(target.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+    assert stat.S_IMODE(image.stat().st_mode) == stat.S_IMODE((plain / "file.png").stat().st_mode)
     assert ensure_demo_dataset(str(target)) == datalist  # reused, not regenerated
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "scan.png").write_bytes(b"")

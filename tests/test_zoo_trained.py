@@ -7,6 +7,8 @@ at 16, a U-Net with 4 channels at 64), as training saves them: weights, then the
 from __future__ import annotations
 
 import json
+import os
+import stat
 import zipfile
 from pathlib import Path
 
@@ -84,9 +86,15 @@ def test_describe_writes_the_trained_shapes_and_export_carries_them(trained, tmp
 
 def test_the_shared_archive_holds_the_settings_and_the_trained_metadata(trained, tmp_path):
     assert len(describe_trained(trained)) == 4
-    with zipfile.ZipFile(package_bundle(trained, tmp_path / "dist")) as archive:
+    archive_path = package_bundle(trained, tmp_path / "dist")
+    with zipfile.ZipFile(archive_path) as archive:
         names = set(archive.namelist())
         meta = json.loads(archive.read("prostate/configs/metadata.json"))
+    umask = os.umask(0)
+    os.umask(umask)
+    readable = 0o666 & ~umask  # what open() gives a new file: colleagues can read the archive and the weights
+    assert stat.S_IMODE(archive_path.stat().st_mode) == readable
+    assert stat.S_IMODE((trained / "models" / "model.pt").stat().st_mode) == readable
     assert {"prostate/models/model.settings.json", "prostate/models/model_unet.settings.json"} <= names
     assert meta["network_data_format"]["inputs"]["image"]["spatial_shape"] == [64, 64]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import IO
 
+from ..io import atomic_write
 from .large_files import LARGE_FILES, large_file_entry, read_large_files, write_large_files
 from .layout import META, SIZE_LIMIT, bundle_files, is_weight
 from .problems import Problem, ZooCheckError
@@ -125,24 +126,19 @@ def package_bundle(
     for name in sorted(listed):
         logger.info("%s: listed in %s, not packed", name, LARGE_FILES)
 
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / archive_name(root)
+    target = Path(out) / archive_name(root)
     prefix = root.resolve().name
-    handle, tmp_name = tempfile.mkstemp(prefix=target.name, suffix=".tmp", dir=out_dir)
-    os.close(handle)
-    try:
-        with zipfile.ZipFile(tmp_name, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            files = {**{name: root / name for name in members}, **code_files()}
+    files = {**{name: root / name for name in members}, **code_files()}
+    text = _large_files_text(root, added)
+
+    def write_archive(stream: IO[bytes]) -> None:
+        with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name, path in files.items():
                 _write_member(archive, f"{prefix}/{name}", path.read_bytes())
-            text = _large_files_text(root, added)
             if text is not None:
                 _write_member(archive, f"{prefix}/{LARGE_FILES}", text.encode("utf-8"))
-        os.replace(tmp_name, target)
-    finally:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
+
+    atomic_write(target, write_archive, binary=True)
     logger.info("wrote %s (%d files, %.1f MB)", target, len(files) + (text is not None), target.stat().st_size / 1e6)
     return target
 

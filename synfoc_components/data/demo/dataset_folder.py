@@ -10,13 +10,13 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from synfoc_components.data.demo.registry import write_demo
 from synfoc_components.data.errors import DataError
 from synfoc_components.data.preparation import DATALIST, prepare
+from synfoc_components.io import staging_folder
 
 __all__ = ["ensure_demo_dataset"]
 
@@ -65,7 +65,7 @@ def ensure_demo_dataset(dataset_dir: str, name: str = "prostate", **prepare_opti
             "to get the synthetic demo dataset)",
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.demo-", dir=target.parent))
+    staging = Path(staging_folder(target.parent, f".{target.name}.demo-"))
     try:
         source = write_demo(name, str(staging / "source"))
         prepare(name, source=source, out=str(staging), **prepare_options)
