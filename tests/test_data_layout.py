@@ -26,7 +26,7 @@ ALLOWED = {
     "preparation": ("synfoc_components.data.preparation", "synfoc_components.data.errors",
                     "synfoc_components.data.descriptions", "synfoc_components.data.registry", "synfoc_components.io"),
     "demo": ("synfoc_components.data.demo", "synfoc_components.data.preparation", "synfoc_components.data.errors",
-             "synfoc_components.data.descriptions", "synfoc_components.data.registry"),
+             "synfoc_components.data.descriptions", "synfoc_components.data.registry", "synfoc_components.io"),
     "loading": ("synfoc_components.data.loading", "synfoc_components.data.preparation.formats",
                 "synfoc_components.data.errors", "synfoc_components.error_report"),
 }  # fmt: skip
