@@ -7,7 +7,6 @@ at 16, a U-Net with 4 channels at 64), as training saves them: weights, then the
 from __future__ import annotations
 
 import json
-import os
 import stat
 import zipfile
 from pathlib import Path
@@ -90,9 +89,9 @@ def test_the_shared_archive_holds_the_settings_and_the_trained_metadata(trained,
     with zipfile.ZipFile(archive_path) as archive:
         names = set(archive.namelist())
         meta = json.loads(archive.read("prostate/configs/metadata.json"))
-    umask = os.umask(0)
-    os.umask(umask)
-    readable = 0o666 & ~umask  # what open() gives a new file: colleagues can read the archive and the weights
+    plain = tmp_path / "plain.zip"  # what open() gives a new file: colleagues can read the archive and the weights
+    plain.touch()
+    readable = stat.S_IMODE(plain.stat().st_mode)
     assert stat.S_IMODE(archive_path.stat().st_mode) == readable
     assert stat.S_IMODE((trained / "models" / "model.pt").stat().st_mode) == readable
     assert {"prostate/models/model.settings.json", "prostate/models/model_unet.settings.json"} <= names
